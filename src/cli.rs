@@ -1,0 +1,271 @@
+//! Command line: the lab's settings as flags (overriding `config.toml`), and the headless
+//! subcommands that run the same engine as the TUI.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
+    Precision,
+};
+use crate::lab::forward::device_for;
+use crate::lab::sweep::sweep;
+use crate::lab::theory::{self, Model};
+use crate::output::{self, Format, GradReport, TheoryReport, TheoryRow};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shatterlab",
+    version,
+    about = "Watch, poke and measure shattered gradients (Balduzzi et al. 2017)",
+    after_help = "Without a subcommand, opens the interactive lab (or prints the grad report \
+                  when stdout is not a terminal or --no-tui is given)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings file (default: ./config.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub lab: LabArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
+    /// Print the grad report instead of opening the terminal UI.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sweep R random nets and print per-depth gradient statistics.
+    Grad(GradArgs),
+    /// Print the theorems' covariances beside the idealised model's Monte-Carlo measurement.
+    Theory(TheoryArgs),
+}
+
+/// The experiment's settings; each overrides the config file.
+#[derive(Debug, Default, Args)]
+pub struct LabArgs {
+    /// Feedforward or resnet.
+    #[arg(long, global = true)]
+    pub arch: Option<Arch>,
+    /// Batch norm on.
+    #[arg(long, global = true, overrides_with = "no_bn")]
+    pub bn: bool,
+    /// Batch norm off.
+    #[arg(long, global = true, overrides_with = "bn")]
+    pub no_bn: bool,
+    /// Batch statistics held constant (frozen) or differentiated (through).
+    #[arg(long, global = true)]
+    pub bn_grad: Option<BnGrad>,
+    /// Residual branch scale β (>= 0).
+    #[arg(long, global = true)]
+    pub beta: Option<f64>,
+    /// Rectifier.
+    #[arg(long, global = true)]
+    pub act: Option<Activation>,
+    /// Initialisation of layers 2..L (ll needs --act crelu).
+    #[arg(long, global = true)]
+    pub init: Option<Init>,
+    /// Rectifier layers, including layer 1 (1..=1000).
+    #[arg(long, global = true)]
+    pub depth: Option<usize>,
+    /// Units per layer.
+    #[arg(long, global = true)]
+    pub width: Option<usize>,
+    /// Grid points on [x-min, x-max].
+    #[arg(long, global = true)]
+    pub points: Option<usize>,
+    #[arg(long, global = true, allow_negative_numbers = true)]
+    pub x_min: Option<f64>,
+    #[arg(long, global = true, allow_negative_numbers = true)]
+    pub x_max: Option<f64>,
+    /// Random nets averaged over.
+    #[arg(long, global = true)]
+    pub nets: Option<usize>,
+    /// Seed of every weight.
+    #[arg(long, global = true)]
+    pub seed: Option<u64>,
+    #[arg(long, global = true)]
+    pub dtype: Option<Precision>,
+    /// First-layer biases on.
+    #[arg(long, global = true, overrides_with = "no_first_bias")]
+    pub first_bias: bool,
+    /// First-layer biases off (the net is then positively homogeneous).
+    #[arg(long, global = true, overrides_with = "first_bias")]
+    pub no_first_bias: bool,
+    #[arg(long, global = true)]
+    pub device: Option<DeviceKind>,
+}
+
+/// Terminal settings; each overrides the config file.
+#[derive(Debug, Default, Args)]
+pub struct UiArgs {
+    /// Colour depth (NO_COLOR is honoured under auto).
+    #[arg(long)]
+    pub color: Option<ColorMode>,
+    /// Glyphs for chart lines.
+    #[arg(long)]
+    pub marker: Option<MarkerKind>,
+    /// Frame-rate cap (1..=120).
+    #[arg(long)]
+    pub fps: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct GradArgs {
+    /// Only report these depths (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub depths: Vec<usize>,
+    #[arg(long, default_value = "json")]
+    pub format: Format,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TheoryArgs {
+    /// Monte-Carlo draws of the idealised model.
+    #[arg(long, default_value_t = 2000)]
+    pub trials: usize,
+    /// Only report these depths (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub depths: Vec<usize>,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+impl LabArgs {
+    /// Applies the flags that were given on top of `cfg`.
+    pub fn apply(&self, cfg: &mut LabConfig) {
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { cfg.$field = v; } )* };
+        }
+        set!(arch, bn_grad, beta, act, init, depth, width, points, x_min, x_max, nets, seed, dtype, device);
+        if self.bn {
+            cfg.bn = true;
+        }
+        if self.no_bn {
+            cfg.bn = false;
+        }
+        if self.first_bias {
+            cfg.first_bias = true;
+        }
+        if self.no_first_bias {
+            cfg.first_bias = false;
+        }
+    }
+}
+
+impl Cli {
+    /// The config file merged with the flags, validated. Errors name the file or the flag.
+    pub fn settings(&self) -> anyhow::Result<FileConfig> {
+        let mut file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None if std::path::Path::new("config.toml").exists() => {
+                FileConfig::load(std::path::Path::new("config.toml"))?
+            }
+            None => FileConfig::default(),
+        };
+        self.lab.apply(&mut file.lab);
+        file.lab.validate().map_err(|e| {
+            anyhow::anyhow!("{e} (flag --{} or config key lab.{})", e.field.replace('_', "-"), e.field)
+        })?;
+        if let Some(c) = self.ui.color {
+            file.ui.color = c;
+        }
+        if let Some(m) = self.ui.marker {
+            file.ui.marker = m;
+        }
+        if let Some(fps) = self.ui.fps {
+            anyhow::ensure!((1..=120).contains(&fps), "invalid --fps {fps}: expected an integer in 1..=120");
+            file.ui.fps = fps;
+        }
+        Ok(file)
+    }
+}
+
+/// Checks `--depths` against the sweep depth; empty means all.
+fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
+    if let Some(bad) = depths.iter().find(|d| !(1..=max).contains(*d)) {
+        anyhow::bail!("invalid --depths entry {bad}: expected depths in 1..={max} (the --depth setting)");
+    }
+    Ok(if depths.is_empty() { (1..=max).collect() } else { depths.to_vec() })
+}
+
+fn emit(text: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
+    match out {
+        Some(path) => output::write_atomic(path, text.as_bytes()),
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            Ok(stdout.flush()?)
+        }
+    }
+}
+
+/// `shatterlab grad`: the sweep's statistics at the selected depths.
+pub fn run_grad(cfg: &LabConfig, args: &GradArgs) -> anyhow::Result<()> {
+    let wanted = selected_depths(&args.depths, cfg.depth)?;
+    let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
+    let mut depths = Vec::with_capacity(wanted.len());
+    sweep(cfg, device_for(cfg.device)?, |result| {
+        if wanted.contains(&result.stats.depth) {
+            depths.push(result.stats);
+        }
+        if result.grads.is_empty() || depths.last().is_some_and(|d| d.depth >= last) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    depths.sort_by_key(|d| wanted.iter().position(|w| *w == d.depth));
+    let report = GradReport { config: cfg, depths };
+    let text = match args.format {
+        Format::Json => output::grad_json(&report)?,
+        Format::Csv => output::grad_csv(&report)?,
+    };
+    emit(&text, args.out.as_ref())
+}
+
+/// `shatterlab theory`: theorem values beside the idealised Monte-Carlo.
+pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (2..=1_000_000).contains(&args.trials),
+        "invalid --trials {}: expected an integer in 2..=1000000",
+        args.trials
+    );
+    let wanted = selected_depths(&args.depths, cfg.depth)?;
+    let model = Model::for_arch(cfg.arch, cfg.bn);
+    let measured = theory::simulate(model, cfg.depth, cfg.beta, cfg.width, args.trials, cfg.seed);
+    let depths = wanted
+        .iter()
+        .map(|&depth| {
+            let theorem = theory::moments(model, depth, cfg.beta);
+            TheoryRow {
+                depth,
+                theorem,
+                theorem_correlation: theorem.correlation(),
+                asymptote: (model == Model::ResnetBn)
+                    .then(|| theory::resnet_bn_asymptote(depth, cfg.beta))
+                    .flatten(),
+                monte_carlo: measured[depth - 1],
+            }
+        })
+        .collect();
+    let report = TheoryReport {
+        model,
+        beta: cfg.beta,
+        width: cfg.width,
+        trials: args.trials,
+        seed: cfg.seed,
+        depths,
+    };
+    emit(&(serde_json::to_string_pretty(&report)? + "\n"), args.out.as_ref())
+}

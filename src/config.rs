@@ -1,0 +1,341 @@
+//! Lab settings: one struct shared by `config.toml`, the CLI flags, the TUI and the JSON
+//! reports, so that any screen or result can be reproduced from a command line.
+
+use std::path::Path;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+/// Network family of the 1-D experiment (paper §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Plain feedforward: z = W h, optional BN, rectifier.
+    Ff,
+    /// Pre-activation resnet: h <- h + beta * W act(BN(h)).
+    Res,
+}
+
+/// How batch-norm statistics are treated when differentiating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BnGrad {
+    /// Statistics are constants (paper default): the Jacobian is diagonal.
+    Frozen,
+    /// Differentiate through the statistics: the exact per-point derivative, costing P
+    /// tangent directions instead of one.
+    Through,
+}
+
+/// Rectifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    /// Concatenated ReLU [relu(z); relu(-z)]: doubles the width.
+    Crelu,
+}
+
+impl Activation {
+    /// Post-activation units per pre-activation unit.
+    pub fn multiplier(self) -> usize {
+        match self {
+            Activation::Relu => 1,
+            Activation::Crelu => 2,
+        }
+    }
+}
+
+/// Weight initialisation of layers 2..L (layer 1 is always w ~ N(0,2), b ~ N(0,1)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// N(0, 2/fan_in).
+    He,
+    /// N(0, 2/(fan_in + fan_out)).
+    Glorot,
+    /// sqrt(2) times a matrix with orthonormal columns.
+    Orthogonal,
+    /// Looks-linear: mirrored orthogonal [W; -W], needs CReLU.
+    Ll,
+}
+
+/// Floating-point precision of the computation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+/// Where candle runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    /// NVIDIA GPU; needs a build with `--features cuda`.
+    Cuda,
+}
+
+/// Every setting of the 1-D shattering experiment. Defaults are the paper preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabConfig {
+    pub arch: Arch,
+    pub bn: bool,
+    pub bn_grad: BnGrad,
+    pub beta: f64,
+    pub act: Activation,
+    pub init: Init,
+    pub depth: usize,
+    pub width: usize,
+    pub points: usize,
+    pub x_min: f64,
+    pub x_max: f64,
+    pub nets: usize,
+    pub seed: u64,
+    pub dtype: Precision,
+    pub first_bias: bool,
+    pub device: DeviceKind,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Ff,
+            bn: true,
+            bn_grad: BnGrad::Frozen,
+            beta: 1.0,
+            act: Activation::Relu,
+            init: Init::He,
+            depth: 50,
+            width: 200,
+            points: 256,
+            x_min: -2.0,
+            x_max: 2.0,
+            nets: 20,
+            seed: 0,
+            dtype: Precision::F64,
+            first_bias: true,
+            device: DeviceKind::Cpu,
+        }
+    }
+}
+
+/// Largest depth the lab accepts.
+pub const MAX_DEPTH: usize = 1000;
+/// Largest width, point count and net count: beyond these a sweep no longer fits in memory.
+pub const MAX_WIDTH: usize = 4096;
+pub const MAX_POINTS: usize = 4096;
+pub const MAX_NETS: usize = 1000;
+/// Memory the through-BN tangents (R x P x P x width values) may take.
+const MAX_THROUGH_BYTES: usize = 2 << 30;
+
+/// A setting that is out of range: names the field and what is allowed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("invalid {field} {value}: expected {expected}")]
+pub struct InvalidSetting {
+    pub field: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+fn check(ok: bool, field: &'static str, value: impl ToString, expected: &str) -> Result<(), InvalidSetting> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidSetting {
+            field,
+            value: value.to_string(),
+            expected: expected.to_string(),
+        })
+    }
+}
+
+impl LabConfig {
+    /// Checks every field; the error names the first offending one.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        check(
+            (1..=MAX_DEPTH).contains(&self.depth),
+            "depth",
+            self.depth,
+            &format!("an integer in 1..={MAX_DEPTH}"),
+        )?;
+        check(
+            (1..=MAX_WIDTH).contains(&self.width),
+            "width",
+            self.width,
+            &format!("an integer in 1..={MAX_WIDTH}"),
+        )?;
+        check(
+            (2..=MAX_POINTS).contains(&self.points),
+            "points",
+            self.points,
+            &format!("an integer in 2..={MAX_POINTS}"),
+        )?;
+        check(
+            (1..=MAX_NETS).contains(&self.nets),
+            "nets",
+            self.nets,
+            &format!("an integer in 1..={MAX_NETS}"),
+        )?;
+        check(
+            self.beta.is_finite() && self.beta >= 0.0,
+            "beta",
+            self.beta,
+            "a finite number >= 0",
+        )?;
+        check(self.x_min.is_finite(), "x_min", self.x_min, "a finite number")?;
+        check(
+            self.x_max.is_finite() && self.x_max > self.x_min,
+            "x_max",
+            self.x_max,
+            &format!("a finite number greater than x_min ({})", self.x_min),
+        )?;
+        check(
+            !(self.init == Init::Ll && self.act != Activation::Crelu),
+            "init",
+            "ll",
+            "act = crelu with looks-linear init (LL mirrors weights across the CReLU halves)",
+        )?;
+        if self.tangent_directions() > 1 {
+            let bytes = self.nets * self.points * self.points * self.width * self.act.multiplier() * 8;
+            check(
+                bytes <= MAX_THROUGH_BYTES,
+                "bn_grad",
+                "through",
+                "nets x points^2 x width <= 2^28 values (lower points or nets)",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Number of forward-mode tangent directions carried per net: one when the Jacobian is
+    /// diagonal (frozen or no BN), one per point when BN statistics are differentiated.
+    pub fn tangent_directions(&self) -> usize {
+        if self.bn && self.bn_grad == BnGrad::Through {
+            self.points
+        } else {
+            1
+        }
+    }
+
+    /// The evenly spaced input grid x_0..x_{P-1} on [x_min, x_max].
+    pub fn grid(&self) -> Vec<f64> {
+        let step = (self.x_max - self.x_min) / (self.points - 1) as f64;
+        (0..self.points).map(|p| self.x_min + step * p as f64).collect()
+    }
+
+    /// Loads the `[lab]` table of a TOML file; unknown keys are errors.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        Ok(FileConfig::load(path)?.lab)
+    }
+}
+
+/// The whole `config.toml`: lab settings plus the terminal UI's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub lab: LabConfig,
+    pub ui: UiConfig,
+}
+
+/// Terminal settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub color: ColorMode,
+    pub marker: MarkerKind,
+    pub fps: u32,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            color: ColorMode::Auto,
+            marker: MarkerKind::Braille,
+            fps: 15,
+        }
+    }
+}
+
+/// Colour depth of the terminal UI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorMode {
+    Auto,
+    Never,
+    #[value(name = "16")]
+    #[serde(rename = "16")]
+    Ansi16,
+    #[value(name = "256")]
+    #[serde(rename = "256")]
+    Ansi256,
+    Truecolor,
+}
+
+/// Glyphs used to draw chart lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkerKind {
+    Braille,
+    Halfblock,
+    Dot,
+}
+
+impl FileConfig {
+    /// Reads and validates a config file. Errors are one line naming the file, the line and
+    /// the field.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses TOML text; the error is a single line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cfg: FileConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", text[..s.start].lines().count().max(1)))
+                .unwrap_or_default();
+            format!("{line}{}", e.message().replace('\n', " ").trim())
+        })?;
+        cfg.lab.validate().map_err(|e| format!("[lab] {e}"))?;
+        if !(1..=120).contains(&cfg.ui.fps) {
+            return Err(format!("[ui] invalid fps {}: expected an integer in 1..=120", cfg.ui.fps));
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_paper_preset() {
+        let c = LabConfig::default();
+        c.validate().unwrap();
+        assert_eq!((c.width, c.points, c.x_min, c.x_max), (200, 256, -2.0, 2.0));
+        let g = c.grid();
+        assert_eq!(g.len(), 256);
+        assert_eq!(g[0], -2.0);
+        assert!((g[255] - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parse_errors_are_one_line_and_name_the_field() {
+        let e = FileConfig::parse("[lab]\ndepht = 3\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("depht"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = FileConfig::parse("[lab]\ndepth = 0\n").unwrap_err();
+        assert_eq!(e, "[lab] invalid depth 0: expected an integer in 1..=1000");
+        let e = FileConfig::parse("[lab]\ninit = \"ll\"\n").unwrap_err();
+        assert!(e.contains("invalid init ll") && e.contains("crelu"), "{e}");
+        let e = FileConfig::parse("[lab]\ninit = \"xavier\"\n").unwrap_err();
+        assert!(e.contains("xavier") && e.contains("he"), "{e}");
+        let e = FileConfig::parse("[lab\n").unwrap_err();
+        assert!(e.starts_with("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The 1-D shattering experiment: gradients, their statistics and the theory they are
+//! compared against.
+
+pub mod forward;
+pub mod rectify;
+pub mod reverse;
+pub mod stats;
+pub mod sweep;
+pub mod theory;

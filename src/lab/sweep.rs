@@ -1,0 +1,88 @@
+//! One sweep: R nets stepped through every depth, each depth summarised as it arrives.
+//! Headless reports and the TUI worker both run this, so they cannot disagree.
+
+use std::ops::ControlFlow;
+
+use candle_core::Device;
+use serde::Serialize;
+
+use crate::config::LabConfig;
+use crate::lab::forward::{ForwardEngine, LayerOutput};
+use crate::lab::stats::{self, Activity, MAX_LAG};
+
+/// The per-depth statistics of a sweep, as reported in JSON/CSV.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DepthStats {
+    pub depth: usize,
+    /// Mean over nets of the ACF r(k), k = 0..=32.
+    pub acf: Vec<f64>,
+    /// Standard error of `acf` over nets.
+    pub acf_se: Vec<f64>,
+    /// E[g^2] over nets and points: C(i) of the theorems.
+    pub grad_var: f64,
+    /// Correlation over nets of gradients at neighbouring points.
+    pub corr_neighbor: f64,
+    /// Correlation over nets of gradients at points half the grid or more apart.
+    pub corr_far: f64,
+    pub active_fraction: f64,
+    pub saturated_fraction: f64,
+    pub mean_run_length: f64,
+}
+
+/// Everything one depth of a sweep yields: the statistics plus the raw material the panes
+/// draw (gradients of every net, activity histograms).
+#[derive(Clone, Debug)]
+pub struct DepthResult {
+    pub stats: DepthStats,
+    /// g_l(x_p), net-major (nets x points).
+    pub grads: Vec<f64>,
+    pub activity: Activity,
+}
+
+impl DepthResult {
+    /// Summarises one layer of the engine.
+    pub fn from_layer(out: LayerOutput, points: usize) -> Self {
+        let acfs: Vec<Vec<f64>> = out
+            .grads
+            .chunks_exact(points)
+            .map(|g| stats::acf(g, MAX_LAG))
+            .collect();
+        let (acf, acf_se) = stats::mean_and_se(&acfs);
+        let moments = stats::second_moments(&out.grads, points);
+        let corr = stats::correlation(&moments, points);
+        let grad_var = (0..points).map(|p| moments[p * points + p]).sum::<f64>() / points as f64;
+        let activity = stats::activity(&out.active, points, out.units);
+        Self {
+            stats: DepthStats {
+                depth: out.depth,
+                acf,
+                acf_se,
+                grad_var,
+                corr_neighbor: stats::neighbour_correlation(&corr, points),
+                corr_far: stats::far_correlation(&corr, points),
+                active_fraction: activity.active_fraction,
+                saturated_fraction: activity.saturated_fraction,
+                mean_run_length: activity.mean_run_length,
+            },
+            grads: out.grads,
+            activity,
+        }
+    }
+}
+
+/// Runs depths 1..=cfg.depth, handing each to `on_depth` as soon as it is computed;
+/// `on_depth` returns `Break` to stop early (cancellation).
+pub fn sweep(
+    cfg: &LabConfig,
+    device: Device,
+    mut on_depth: impl FnMut(DepthResult) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
+    let mut engine = ForwardEngine::new(cfg, device)?;
+    for _ in 0..cfg.depth {
+        let layer = engine.step()?;
+        if on_depth(DepthResult::from_layer(layer, cfg.points)).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}

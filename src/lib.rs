@@ -1,0 +1,8 @@
+//! shatterlab: a terminal lab for the shattered gradients problem (Balduzzi et al. 2017,
+//! "The Shattered Gradients Problem: If resnets are the answer, then what is the question?").
+
+pub mod cli;
+pub mod config;
+pub mod lab;
+pub mod nets;
+pub mod output;

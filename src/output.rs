@@ -1,0 +1,107 @@
+//! Headless reports (JSON, CSV) and writing them without ever leaving a partial file.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::LabConfig;
+use crate::lab::sweep::DepthStats;
+use crate::lab::theory::{Measured, Model, Moments};
+
+/// The document `shatterlab grad` prints.
+#[derive(Serialize)]
+pub struct GradReport<'a> {
+    pub config: &'a LabConfig,
+    pub depths: Vec<DepthStats>,
+}
+
+/// One depth of `shatterlab theory`: formula beside measurement.
+#[derive(Serialize)]
+pub struct TheoryRow {
+    pub depth: usize,
+    pub theorem: Moments,
+    pub theorem_correlation: f64,
+    /// Theorem 3's 1/(β sqrt(L)), resnets with BN only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asymptote: Option<f64>,
+    pub monte_carlo: Measured,
+}
+
+/// The document `shatterlab theory` prints.
+#[derive(Serialize)]
+pub struct TheoryReport {
+    pub model: Model,
+    pub beta: f64,
+    pub width: usize,
+    pub trials: usize,
+    pub seed: u64,
+    pub depths: Vec<TheoryRow>,
+}
+
+/// Output format of headless reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// The grad report as pretty JSON.
+pub fn grad_json(report: &GradReport) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(report)? + "\n")
+}
+
+/// The grad report as CSV: a `# config:` comment line, a header, one row per depth.
+pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
+    let lags = report.depths.first().map_or(0, |d| d.acf.len());
+    let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
+    out.push_str("depth,grad_var,corr_neighbor,corr_far,active_fraction,saturated_fraction,mean_run_length");
+    for k in 0..lags {
+        out.push_str(&format!(",acf_{k}"));
+    }
+    for k in 0..lags {
+        out.push_str(&format!(",acf_se_{k}"));
+    }
+    out.push('\n');
+    for d in &report.depths {
+        let mut row = format!(
+            "{},{},{},{},{},{},{}",
+            d.depth,
+            d.grad_var,
+            d.corr_neighbor,
+            d.corr_far,
+            d.active_fraction,
+            d.saturated_fraction,
+            d.mean_run_length
+        );
+        for v in d.acf.iter().chain(&d.acf_se) {
+            row.push_str(&format!(",{v}"));
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, synced,
+/// then renamed over the target. A crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("invalid output path {}: expected a file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot write {}: {e}", path.display())
+    })
+}
