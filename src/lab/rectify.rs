@@ -51,7 +51,9 @@ impl Rectify {
         let (y, dy) = if self.batch_norm {
             let mu = val.mean_keepdim(1)?;
             let centred = val.broadcast_sub(&mu)?;
-            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?.sqrt()?.recip()?;
+            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?
+                .sqrt()?
+                .recip()?;
             let y = centred.broadcast_mul(&inv_std)?;
             let inv_std = inv_std.unsqueeze(1)?;
             let dy = if self.through_stats {
@@ -97,7 +99,7 @@ impl Rectify {
             for row in values.chunks_exact(c) {
                 mean.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
             }
-            mean.iter_mut().for_each(|s| *s = *s / n);
+            mean.iter_mut().for_each(|s| *s /= n);
             let mut var = vec![zero; c];
             for row in values.chunks_exact(c) {
                 for ((s, &v), &mu) in var.iter_mut().zip(row).zip(&mean) {
@@ -139,8 +141,8 @@ impl Rectify {
                         mean_y_dz[j] += y_row[j] * dz_row[j];
                     }
                 }
-                mean_dz.iter_mut().for_each(|v| *v = *v / n);
-                mean_y_dz.iter_mut().for_each(|v| *v = *v / n);
+                mean_dz.iter_mut().for_each(|v| *v /= n);
+                mean_y_dz.iter_mut().for_each(|v| *v /= n);
             }
             for ((dz_row, y_row), o_row) in dz_block
                 .chunks_exact(c)
@@ -152,7 +154,7 @@ impl Rectify {
                     if through {
                         dy = dy - mean_dz[j] - y_row[j] * mean_y_dz[j];
                     }
-                    dy = dy * inv_std[j];
+                    dy *= inv_std[j];
                     let v = y_row[j];
                     o_row[j] = if v > zero { dy } else { zero };
                     if m == 2 {
@@ -197,4 +199,3 @@ impl CustomOp1 for Rectify {
         }
     }
 }
-

@@ -1,0 +1,231 @@
+//! The headless CLI: reports on stdout, one-line errors with non-zero exits on bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn lab() -> Command {
+    let mut cmd = Command::cargo_bin("shatterlab").unwrap();
+    // Run from an empty directory so a developer's ./config.toml cannot leak in.
+    cmd.current_dir(std::env::temp_dir());
+    cmd
+}
+
+/// Runs with `args`, expects failure, and returns stderr, checked to be a single line.
+fn error_of(args: &[&str]) -> String {
+    let out = lab().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err:?}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn grad_prints_the_documented_json() {
+    let out = lab()
+        .args([
+            "grad", "--arch", "res", "--bn", "--depth", "6", "--width", "16", "--points", "40",
+        ])
+        .args(["--nets", "3", "--depths", "1,6"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["config"]["arch"], "res");
+    assert_eq!(doc["config"]["seed"], 0);
+    assert_eq!(doc["config"]["nets"], 3);
+    let depths = doc["depths"].as_array().unwrap();
+    assert_eq!(depths.len(), 2);
+    assert_eq!(depths[1]["depth"], 6);
+    for key in [
+        "acf",
+        "acf_se",
+        "grad_var",
+        "corr_neighbor",
+        "active_fraction",
+        "saturated_fraction",
+        "mean_run_length",
+    ] {
+        assert!(!depths[0][key].is_null(), "missing {key}");
+    }
+    assert_eq!(depths[0]["acf"].as_array().unwrap().len(), 33);
+    assert_eq!(depths[0]["acf"][0], 1.0);
+}
+
+#[test]
+fn grad_is_reproducible_and_seed_dependent() {
+    let run = |seed: &str| {
+        lab()
+            .args([
+                "grad", "--depth", "3", "--width", "8", "--points", "16", "--nets", "2", "--seed",
+                seed,
+            ])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(run("5"), run("5"));
+    assert_ne!(run("5"), run("6"));
+}
+
+#[test]
+fn grad_writes_csv_atomically_to_a_file() {
+    let dir = tempdir();
+    let path = dir.join("out.csv");
+    lab()
+        .args([
+            "grad", "--depth", "4", "--width", "8", "--points", "16", "--nets", "2", "--format",
+            "csv",
+        ])
+        .arg("--out")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout("");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# config: {"));
+    assert!(lines[1].starts_with("depth,grad_var,corr_neighbor"));
+    assert_eq!(lines.len(), 2 + 4);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
+}
+
+#[test]
+fn theory_prints_formula_beside_measurement() {
+    let out = lab()
+        .args([
+            "theory", "--arch", "res", "--bn", "--depth", "50", "--trials", "200", "--depths", "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["model"], "resnet_bn");
+    let row = &doc["depths"][0];
+    let r = row["theorem_correlation"].as_f64().unwrap();
+    assert!((r - 0.159).abs() < 5e-4, "{r}");
+    assert!(row["monte_carlo"]["c_ij"]["se"].as_f64().unwrap() > 0.0);
+    assert!(row["asymptote"].as_f64().is_some());
+}
+
+#[test]
+fn bad_flags_are_one_line_errors_naming_the_field() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["grad", "--depth", "0"], &["depth", "1..=1000"]),
+        (&["grad", "--beta", "-1"], &["beta", ">= 0"]),
+        (&["grad", "--width", "0"], &["width"]),
+        (
+            &["grad", "--init", "xavier"],
+            &["--init", "he", "glorot", "orthogonal", "ll"],
+        ),
+        (&["grad", "--init", "ll"], &["init", "crelu"]),
+        (
+            &["grad", "--depth", "5", "--depths", "6"],
+            &["--depths", "1..=5"],
+        ),
+        (&["grad", "--format", "xml"], &["--format", "json", "csv"]),
+        (&["grad", "--depth", "many"], &["--depth", "many"]),
+        (&["theory", "--trials", "1"], &["--trials"]),
+        (&["--fps", "0", "--no-tui"], &["--fps"]),
+        (
+            &["grad", "--device", "cuda", "--depth", "2"],
+            &["cuda", "--features cuda"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let err = error_of(args);
+        for n in *needles {
+            assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_config_files_are_one_line_errors_naming_file_and_key() {
+    let dir = tempdir();
+    let cases = [
+        ("[lab]\ndepht = 3\n", vec!["line 2", "depht"]),
+        ("[lab]\ndepth = 0\n", vec!["depth", "1..=1000"]),
+        ("[lab]\ndepth = \"x\"\n", vec!["line 2"]),
+        ("[lab\n", vec!["line 1"]),
+        ("[lab]\ninit = \"ll\"\n", vec!["init", "crelu"]),
+        ("[colour]\n", vec!["colour"]),
+    ];
+    for (i, (text, needles)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let err = error_of(&["grad", "--config", path.to_str().unwrap()]);
+        assert!(err.contains(&format!("bad{i}.toml")), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{text:?}: {err:?} lacks {n:?}");
+        }
+    }
+    let err = error_of(&["grad", "--config", "/nonexistent/shatterlab.toml"]);
+    assert!(err.contains("/nonexistent/shatterlab.toml"));
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let dir = tempdir();
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        "[lab]\ndepth = 3\nwidth = 8\npoints = 16\nnets = 2\nseed = 9\n",
+    )
+    .unwrap();
+    let out = lab()
+        .args(["grad", "--seed", "4", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["config"]["seed"], 4);
+    assert_eq!(doc["config"]["depth"], 3);
+    assert_eq!(doc["depths"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn without_a_terminal_the_lab_prints_json() {
+    let out = lab()
+        .args([
+            "--depth", "2", "--width", "8", "--points", "16", "--nets", "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["depths"].as_array().unwrap().len(), 2);
+}
+
+/// A fresh directory under the system temp dir for one test.
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "shatterlab-cli-{}-{}",
+        std::process::id(),
+        std::thread::current()
+            .name()
+            .unwrap_or("t")
+            .replace("::", "-")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    lab()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("grad").and(predicate::str::contains("theory")));
+}
