@@ -49,6 +49,17 @@ impl NetGraph {
         })
     }
 
+    /// The same net cut at `depth` (<= the depth it was drawn at): its first layers.
+    pub fn prefix(&self, depth: usize) -> Self {
+        Self {
+            hidden: self.hidden[..depth.saturating_sub(1).min(self.hidden.len())].to_vec(),
+            readout: self.readout.clone(),
+            first_w: self.first_w.clone(),
+            first_b: self.first_b.clone(),
+            ..*self
+        }
+    }
+
     fn act(&self, y: &Tensor) -> candle_core::Result<Tensor> {
         match self.shape.act {
             Activation::Relu => y.relu(),

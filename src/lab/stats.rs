@@ -87,26 +87,45 @@ pub fn correlation(moments: &[f64], points: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Mean correlation between neighbouring grid points, over nets.
-pub fn neighbour_correlation(corr: &[f64], points: usize) -> f64 {
-    (0..points - 1)
-        .map(|p| corr[p * points + p + 1])
-        .sum::<f64>()
-        / (points - 1) as f64
+/// Summary of the correlation matrix over nets without forming it (O(nets x points)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairCorrelations {
+    /// Mean over points of C_pp = E[g_p^2].
+    pub second_moment: f64,
+    /// Mean correlation between neighbouring grid points.
+    pub neighbour: f64,
+    /// Mean correlation between points at least half the grid apart: the regime of the
+    /// theorems, whose inputs have independent activation patterns.
+    pub far: f64,
 }
 
-/// Mean correlation between points at least half the grid apart: the regime of the theorems,
-/// whose inputs have independent activation patterns.
-pub fn far_correlation(corr: &[f64], points: usize) -> f64 {
-    let gap = points / 2;
-    let (mut sum, mut count) = (0.0, 0usize);
-    for p in 0..points {
-        for q in p + gap.max(1)..points {
-            sum += corr[p * points + q];
-            count += 1;
-        }
+/// `grads` is net-major (nets x points). With u_p = g_p / sqrt(C_pp), the correlation is
+/// mean over nets of u_p u_q, so the far-pair sum is sum_p u_p * (suffix sum of u from
+/// p + P/2): linear in P instead of quadratic.
+pub fn pair_correlations(grads: &[f64], points: usize) -> PairCorrelations {
+    let nets = (grads.len() / points) as f64;
+    let mut diag = vec![0.0; points];
+    for g in grads.chunks_exact(points) {
+        diag.iter_mut().zip(g).for_each(|(d, v)| *d += v * v / nets);
     }
-    sum / count as f64
+    let scale: Vec<f64> = diag.iter().map(|d| 1.0 / d.sqrt()).collect();
+    let gap = (points / 2).max(1);
+    let far_pairs: usize = (0..points).map(|p| points.saturating_sub(p + gap)).sum();
+    let (mut neighbour, mut far) = (0.0, 0.0);
+    let mut suffix = vec![0.0; points + 1];
+    for g in grads.chunks_exact(points) {
+        let u: Vec<f64> = g.iter().zip(&scale).map(|(v, s)| v * s).collect();
+        neighbour += u.windows(2).map(|w| w[0] * w[1]).sum::<f64>();
+        for p in (0..points).rev() {
+            suffix[p] = suffix[p + 1] + u[p];
+        }
+        far += u.iter().enumerate().map(|(p, up)| up * suffix[(p + gap).min(points)]).sum::<f64>();
+    }
+    PairCorrelations {
+        second_moment: diag.iter().sum::<f64>() / points as f64,
+        neighbour: neighbour / nets / (points - 1) as f64,
+        far: far / nets / far_pairs.max(1) as f64,
+    }
 }
 
 /// Activity of the rectifier units of one layer, pooled over nets.
@@ -135,29 +154,34 @@ pub fn activity(active: &[bool], points: usize, units: usize) -> Activity {
     let mut run_histogram = vec![0; run_bins];
     let (mut on_total, mut runs_total, mut saturated) = (0usize, 0usize, 0usize);
     let mut fraction_sum = 0.0;
+    let run_bin = |run: usize| (usize::BITS - 1 - run.leading_zeros()) as usize;
+    let mut on = vec![0usize; units];
+    let mut run = vec![0usize; units];
     for net in active.chunks_exact(points * units) {
-        for j in 0..units {
-            let (mut on, mut run) = (0usize, 0usize);
-            for p in 0..points {
-                if net[p * units + j] {
-                    on += 1;
-                    run += 1;
-                } else if run > 0 {
-                    run_histogram[(usize::BITS - 1 - run.leading_zeros()) as usize] += 1;
-                    runs_total += 1;
-                    run = 0;
-                }
+        on.iter_mut().for_each(|v| *v = 0);
+        run.iter_mut().for_each(|v| *v = 0);
+        // Point-major rows: walk memory in order, one running count per unit. Branch-free:
+        // in shattered layers activity flips at random, which defeats branch prediction.
+        for row in net.chunks_exact(units) {
+            for ((&a, on), run) in row.iter().zip(on.iter_mut()).zip(run.iter_mut()) {
+                let a = usize::from(a);
+                let ended = (1 - a) * usize::from(*run > 0);
+                run_histogram[run_bin(*run | 1)] += ended;
+                runs_total += ended;
+                *on += a;
+                *run = (*run + 1) * a;
             }
+        }
+        for (&on, &run) in on.iter().zip(&run) {
             if run > 0 {
-                run_histogram[(usize::BITS - 1 - run.leading_zeros()) as usize] += 1;
+                run_histogram[run_bin(run)] += 1;
                 runs_total += 1;
             }
             on_total += on;
             saturated += usize::from(on == 0 || on == points);
             let fraction = on as f64 / points as f64;
             fraction_sum += fraction;
-            fraction_histogram
-                [((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
+            fraction_histogram[((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
         }
     }
     Activity {
@@ -244,6 +268,21 @@ mod tests {
         assert!((a.active_fraction - (4.0 / 6.0 + 1.0) / 2.0).abs() < 1e-12);
         assert_eq!(a.mean_run_length, 10.0 / 3.0);
         assert_eq!(a.run_histogram, vec![0, 2, 1]);
+    }
+
+    #[test]
+    fn pair_correlations_summarise_the_correlation_matrix() {
+        let points = 9;
+        let grads: Vec<f64> = (0..4 * points).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+        let corr = correlation(&second_moments(&grads, points), points);
+        let neighbour = (0..points - 1).map(|p| corr[p * points + p + 1]).sum::<f64>() / 8.0;
+        let far: Vec<f64> = (0..points)
+            .flat_map(|p| (p + 4..points).map(move |q| (p, q)))
+            .map(|(p, q)| corr[p * points + q])
+            .collect();
+        let pc = pair_correlations(&grads, points);
+        assert!((pc.neighbour - neighbour).abs() < 1e-12);
+        assert!((pc.far - far.iter().sum::<f64>() / far.len() as f64).abs() < 1e-12);
     }
 
     #[test]

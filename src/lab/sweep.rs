@@ -48,18 +48,16 @@ impl DepthResult {
             .map(|g| stats::acf(g, MAX_LAG))
             .collect();
         let (acf, acf_se) = stats::mean_and_se(&acfs);
-        let moments = stats::second_moments(&out.grads, points);
-        let corr = stats::correlation(&moments, points);
-        let grad_var = (0..points).map(|p| moments[p * points + p]).sum::<f64>() / points as f64;
+        let pairs = stats::pair_correlations(&out.grads, points);
         let activity = stats::activity(&out.active, points, out.units);
         Self {
             stats: DepthStats {
                 depth: out.depth,
                 acf,
                 acf_se,
-                grad_var,
-                corr_neighbor: stats::neighbour_correlation(&corr, points),
-                corr_far: stats::far_correlation(&corr, points),
+                grad_var: pairs.second_moment,
+                corr_neighbor: pairs.neighbour,
+                corr_far: pairs.far,
                 active_fraction: activity.active_fraction,
                 saturated_fraction: activity.saturated_fraction,
                 mean_run_length: activity.mean_run_length,
