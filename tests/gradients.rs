@@ -192,3 +192,35 @@ fn zero_bias_relu_net_gradient_takes_exactly_two_values() {
         }
     }
 }
+
+#[test]
+fn f32_overflow_in_deep_batch_norm_nets_is_flagged() {
+    use std::ops::ControlFlow;
+    let cfg = LabConfig {
+        depth: 400,
+        width: 16,
+        points: 16,
+        nets: 2,
+        dtype: Precision::F32,
+        ..LabConfig::default()
+    };
+    let mut flags = Vec::new();
+    shatterlab::lab::sweep::sweep(&cfg, Device::Cpu, |d| {
+        flags.push(d.stats.overflow);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(!flags[0], "depth 1 cannot overflow");
+    assert!(flags[399], "BN gradients grow geometrically: f32 overflows by depth 400");
+    let f64_cfg = LabConfig {
+        dtype: Precision::F64,
+        ..cfg
+    };
+    let mut last = None;
+    shatterlab::lab::sweep::sweep(&f64_cfg, Device::Cpu, |d| {
+        last = Some(d.stats.overflow);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(last, Some(false));
+}

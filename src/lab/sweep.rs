@@ -27,6 +27,9 @@ pub struct DepthStats {
     pub active_fraction: f64,
     pub saturated_fraction: f64,
     pub mean_run_length: f64,
+    /// Some gradient overflowed to Inf/NaN (deep BN nets in f32): the statistics above are
+    /// then meaningless; f64 reaches far deeper.
+    pub overflow: bool,
 }
 
 /// Everything one depth of a sweep yields: the statistics plus the raw material the panes
@@ -61,6 +64,7 @@ impl DepthResult {
                 active_fraction: activity.active_fraction,
                 saturated_fraction: activity.saturated_fraction,
                 mean_run_length: activity.mean_run_length,
+                overflow: out.grads.iter().any(|g| !g.is_finite()),
             },
             grads: out.grads,
             activity,
