@@ -232,10 +232,12 @@ pub fn run_grad(cfg: &LabConfig, args: &GradArgs) -> anyhow::Result<()> {
     let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
     let mut depths = Vec::with_capacity(wanted.len());
     sweep(cfg, device_for(cfg.device)?, |result| {
-        if wanted.contains(&result.stats.depth) {
+        let depth = result.stats.depth;
+        if wanted.contains(&depth) {
             depths.push(result.stats);
         }
-        if result.grads.is_empty() || depths.last().is_some_and(|d| d.depth >= last) {
+        // Deeper layers than the deepest wanted one are not computed.
+        if depth >= last {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())

@@ -122,11 +122,6 @@ impl ForwardEngine {
         })
     }
 
-    /// Depth reached so far.
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
     fn rectify(&self, z: &Tensor, batch_norm: bool) -> candle_core::Result<Tensor> {
         let op = Rectify {
             batch_norm,
