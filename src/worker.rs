@@ -46,9 +46,9 @@ pub enum Job {
 impl Job {
     pub fn generation(&self) -> u64 {
         match self {
-            Job::Sweep { generation, .. } | Job::Limit { generation, .. } | Job::Cancel { generation, .. } => {
-                *generation
-            }
+            Job::Sweep { generation, .. }
+            | Job::Limit { generation, .. }
+            | Job::Cancel { generation, .. } => *generation,
         }
     }
 
@@ -83,15 +83,17 @@ pub enum Update {
 impl Update {
     pub fn generation(&self) -> u64 {
         match self {
-            Update::Depth { generation, .. } | Update::Done { generation, .. } | Update::Failed { generation, .. } => {
-                *generation
-            }
+            Update::Depth { generation, .. }
+            | Update::Done { generation, .. }
+            | Update::Failed { generation, .. } => *generation,
         }
     }
 
     pub fn side(&self) -> Side {
         match self {
-            Update::Depth { side, .. } | Update::Done { side, .. } | Update::Failed { side, .. } => *side,
+            Update::Depth { side, .. }
+            | Update::Done { side, .. }
+            | Update::Failed { side, .. } => *side,
         }
     }
 }
@@ -212,7 +214,13 @@ impl Worker {
     }
 
     /// Runs one sweep, streaming its depths. Break when the UI has gone.
-    fn sweep(&mut self, generation: u64, side: Side, cfg: &LabConfig, mut until: Option<usize>) -> ControlFlow<()> {
+    fn sweep(
+        &mut self,
+        generation: u64,
+        side: Side,
+        cfg: &LabConfig,
+        mut until: Option<usize>,
+    ) -> ControlFlow<()> {
         let mut compute = Duration::ZERO;
         let mut stop = None;
         let mut started = Instant::now();
@@ -233,7 +241,11 @@ impl Worker {
                     self.wait(generation, depth, &mut until).err()
                 };
                 started = Instant::now();
-                if stop.is_some() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                if stop.is_some() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
         });
         let update = match (stop, outcome) {
@@ -258,7 +270,12 @@ impl Worker {
 
     /// Between two depths: takes in the jobs that arrived, and blocks while the sweep has
     /// reached its depth bound. Err when a newer generation supersedes it or the UI has gone.
-    fn wait(&mut self, generation: u64, depth: usize, until: &mut Option<usize>) -> Result<(), Stop> {
+    fn wait(
+        &mut self,
+        generation: u64,
+        depth: usize,
+        until: &mut Option<usize>,
+    ) -> Result<(), Stop> {
         loop {
             let held = until.is_some_and(|u| depth >= u);
             let job = if held {
@@ -271,7 +288,11 @@ impl Worker {
                 }
             };
             match job {
-                Job::Limit { generation: g, until: u, .. } if g == generation => *until = u,
+                Job::Limit {
+                    generation: g,
+                    until: u,
+                    ..
+                } if g == generation => *until = u,
                 job if job.generation() > generation => {
                     self.next = Some(job);
                     return Err(Stop::Superseded);

@@ -19,7 +19,13 @@ pub enum Pane {
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [Pane::Trace, Pane::Acf, Pane::Heatmap, Pane::Depth, Pane::Activity];
+    pub const ALL: [Pane; 5] = [
+        Pane::Trace,
+        Pane::Acf,
+        Pane::Heatmap,
+        Pane::Depth,
+        Pane::Activity,
+    ];
 
     fn step(self, by: isize) -> Pane {
         let i = Self::ALL.iter().position(|p| *p == self).unwrap_or(0) as isize;
@@ -92,12 +98,12 @@ impl Preset {
 
     pub const fn title(self) -> &'static str {
         match self {
-            Preset::Fig1 => "Fig. 1: gradients, ff L=1/24, resnet L=50, noises",
-            Preset::Fig2a => "Fig. 2a: ACF of feedforward nets",
-            Preset::Fig2b => "Fig. 2b: ACF of resnets",
-            Preset::Fig2c => "Fig. 2c: ACF of resnets with β = 0.1",
-            Preset::Activity => "activity, BN on vs off",
-            Preset::Covariance => "covariance, feedforward vs resnet",
+            Preset::Fig1 => "Fig. 1: gradients and noises",
+            Preset::Fig2a => "Fig. 2a: ACF, feedforward",
+            Preset::Fig2b => "Fig. 2b: ACF, resnets",
+            Preset::Fig2c => "Fig. 2c: ACF, resnets β=0.1",
+            Preset::Activity => "activity: BN on vs off",
+            Preset::Covariance => "covariance: ff vs resnet",
         }
     }
 
@@ -109,8 +115,20 @@ impl Preset {
             Preset::Fig1 => (Arch::Ff, 24, Pairing::Fig1, Pane::Trace, true),
             Preset::Fig2a => (Arch::Ff, 24, Pairing::Single, Pane::Acf, true),
             Preset::Fig2b | Preset::Fig2c => (Arch::Res, 50, Pairing::Single, Pane::Acf, true),
-            Preset::Activity => (Arch::Ff, 24, Pairing::Flipped(Toggle::Bn), Pane::Activity, false),
-            Preset::Covariance => (Arch::Ff, 24, Pairing::Flipped(Toggle::Skip), Pane::Heatmap, false),
+            Preset::Activity => (
+                Arch::Ff,
+                24,
+                Pairing::Flipped(Toggle::Bn),
+                Pane::Activity,
+                false,
+            ),
+            Preset::Covariance => (
+                Arch::Ff,
+                24,
+                Pairing::Flipped(Toggle::Skip),
+                Pane::Heatmap,
+                false,
+            ),
         };
         (c.arch, c.depth) = (arch, depth);
         if self == Preset::Fig2c {
@@ -202,7 +220,8 @@ impl Run {
 
     /// The result at `depth`, or the deepest one so far when it has not arrived yet.
     pub fn at(&self, depth: usize) -> Option<&DepthView> {
-        self.depths.get(depth.clamp(1, self.depths.len().max(1)) - 1)
+        self.depths
+            .get(depth.clamp(1, self.depths.len().max(1)) - 1)
     }
 }
 
@@ -230,7 +249,7 @@ impl NoiseRefs {
 }
 
 /// Keeps the noise streams apart from the nets' weights drawn from the same seed.
-const NOISE_SEED: u64 = 0x6e6f_6973_65;
+const NOISE_SEED: u64 = 0x006e_6f69_7365;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
@@ -259,7 +278,9 @@ pub struct State {
     pub theme: Theme,
 }
 
-const DEPTHS: [usize; 22] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 50, 64, 80, 100, 128, 200, 500, MAX_DEPTH];
+const DEPTHS: [usize; 22] = [
+    1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 50, 64, 80, 100, 128, 200, 500, MAX_DEPTH,
+];
 const WIDTHS: [usize; 6] = [25, 50, 100, 200, 400, 800];
 const BETAS: [f64; 9] = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0];
 
@@ -338,7 +359,11 @@ impl State {
 
     /// Sends the current depth bound to the sides that are running.
     fn limit(&self) -> Vec<Job> {
-        let sides = if self.b.is_some() { &[Side::A, Side::B][..] } else { &[Side::A][..] };
+        let sides = if self.b.is_some() {
+            &[Side::A, Side::B][..]
+        } else {
+            &[Side::A][..]
+        };
         sides
             .iter()
             .map(|&side| Job::Limit {
@@ -468,7 +493,10 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
         }
         Command::Shallower | Command::Deeper => {
             let by = if command == Command::Deeper { 1 } else { -1 };
-            let depth = state.shown_depth().saturating_add_signed(by).clamp(1, state.cfg.depth);
+            let depth = state
+                .shown_depth()
+                .saturating_add_signed(by)
+                .clamp(1, state.cfg.depth);
             state.selected = (depth != state.cfg.depth).then_some(depth);
             Vec::new()
         }

@@ -6,13 +6,21 @@ use crate::config::LabConfig;
 
 /// How a setting is spelled on the command line, e.g. `crelu`.
 pub fn value_name<T: ValueEnum>(v: T) -> String {
-    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// `shatterlab --arch … --depth …` with every lab setting spelled out, so the screen is
 /// reproducible whatever config.toml says.
 pub fn command_line(cfg: &LabConfig) -> String {
-    let on_off = |on: bool, flag: &str| if on { format!("--{flag}") } else { format!("--no-{flag}") };
+    let on_off = |on: bool, flag: &str| {
+        if on {
+            format!("--{flag}")
+        } else {
+            format!("--no-{flag}")
+        }
+    };
     [
         "shatterlab".to_string(),
         format!("--arch {}", value_name(cfg.arch)),

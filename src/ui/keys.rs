@@ -31,7 +31,12 @@ pub struct Binding {
     pub hint: Option<&'static str>,
 }
 
-const fn bind(keys: &'static [Key], command: Command, help: &'static str, hint: Option<&'static str>) -> Binding {
+const fn bind(
+    keys: &'static [Key],
+    command: Command,
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
     Binding {
         keys,
         command,
@@ -45,33 +50,108 @@ const fn preset(c: &'static [Key], p: Preset) -> Binding {
 }
 
 pub const BINDINGS: &[Binding] = &[
-    bind(&[key('s')], Command::Toggle(Toggle::Skip), "skip connections: feedforward / resnet", Some("skips")),
-    bind(&[key('b')], Command::Toggle(Toggle::Bn), "batch norm on / off", Some("BN")),
-    bind(&[key('l')], Command::Toggle(Toggle::Ll), "looks-linear init (with CReLU) on / off", Some("LL")),
-    bind(&[key('[')], Command::BetaDown, "β down (residual branch scale)", None),
+    bind(
+        &[key('s')],
+        Command::Toggle(Toggle::Skip),
+        "skip connections (ff ↔ resnet)",
+        Some("skips"),
+    ),
+    bind(
+        &[key('b')],
+        Command::Toggle(Toggle::Bn),
+        "batch norm on/off",
+        Some("BN"),
+    ),
+    bind(
+        &[key('l')],
+        Command::Toggle(Toggle::Ll),
+        "looks-linear init + CReLU",
+        Some("LL"),
+    ),
+    bind(
+        &[key('[')],
+        Command::BetaDown,
+        "β down (branch scale)",
+        None,
+    ),
     bind(&[key(']')], Command::BetaUp, "β up", Some("β")),
     bind(&[key('-')], Command::DepthDown, "depth down", None),
-    bind(&[key('+'), key('=')], Command::DepthUp, "depth up", Some("depth")),
+    bind(
+        &[key('+'), key('=')],
+        Command::DepthUp,
+        "depth up",
+        Some("depth"),
+    ),
     bind(&[key('w')], Command::Width, "cycle width", None),
     bind(&[key('r')], Command::NewSeed, "new seed", Some("seed")),
-    bind(&[key('R')], Command::Reset, "reset to the start-up settings", None),
-    bind(&[code(KeyCode::Char(' '))], Command::Pause, "pause / resume the sweep", Some("pause")),
+    bind(
+        &[key('R')],
+        Command::Reset,
+        "reset to start-up settings",
+        None,
+    ),
+    bind(
+        &[code(KeyCode::Char(' '))],
+        Command::Pause,
+        "pause/resume the sweep",
+        Some("pause"),
+    ),
     bind(&[key('.')], Command::Step, "step one depth (pauses)", None),
-    bind(&[key('a')], Command::AbView, "A/B view: B = A with the last toggle flipped", Some("A/B")),
+    bind(
+        &[key('a')],
+        Command::AbView,
+        "A/B: B flips the last toggle",
+        Some("A/B"),
+    ),
     preset(&[key('1')], Preset::Fig1),
     preset(&[key('2')], Preset::Fig2a),
     preset(&[key('3')], Preset::Fig2b),
     preset(&[key('4')], Preset::Fig2c),
     preset(&[key('5')], Preset::Activity),
     preset(&[key('6')], Preset::Covariance),
-    bind(&[code(KeyCode::Tab)], Command::FocusNext, "focus next pane", None),
-    bind(&[code(KeyCode::BackTab)], Command::FocusPrev, "focus previous pane", None),
-    bind(&[key('z'), code(KeyCode::Enter)], Command::Zoom, "zoom the focused pane", Some("zoom")),
-    bind(&[code(KeyCode::Left)], Command::Shallower, "show a shallower depth", None),
-    bind(&[code(KeyCode::Right)], Command::Deeper, "show a deeper depth", None),
-    bind(&[key('y')], Command::LogY, "log scale on correlation vs depth", None),
+    bind(
+        &[code(KeyCode::Tab)],
+        Command::FocusNext,
+        "focus next pane",
+        None,
+    ),
+    bind(
+        &[code(KeyCode::BackTab)],
+        Command::FocusPrev,
+        "focus previous pane",
+        None,
+    ),
+    bind(
+        &[key('z'), code(KeyCode::Enter)],
+        Command::Zoom,
+        "zoom the focused pane",
+        Some("zoom"),
+    ),
+    bind(
+        &[code(KeyCode::Left)],
+        Command::Shallower,
+        "show a shallower depth",
+        None,
+    ),
+    bind(
+        &[code(KeyCode::Right)],
+        Command::Deeper,
+        "show a deeper depth",
+        None,
+    ),
+    bind(
+        &[key('y')],
+        Command::LogY,
+        "log-y: correlation vs depth",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
-    bind(&[code(KeyCode::Esc)], Command::Close, "close the overlay / unzoom", None),
+    bind(
+        &[code(KeyCode::Esc)],
+        Command::Close,
+        "close overlay / unzoom",
+        None,
+    ),
     bind(
         &[
             key('q'),
@@ -119,7 +199,11 @@ pub fn label(k: Key) -> String {
 
 /// All keys of a binding, e.g. "z/Enter".
 pub fn labels(b: &Binding) -> String {
-    b.keys.iter().map(|k| label(*k)).collect::<Vec<_>>().join("/")
+    b.keys
+        .iter()
+        .map(|k| label(*k))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
@@ -138,7 +222,10 @@ mod tests {
 
     #[test]
     fn every_key_is_bound_once() {
-        let keys: Vec<Key> = BINDINGS.iter().flat_map(|b| b.keys.iter().copied()).collect();
+        let keys: Vec<Key> = BINDINGS
+            .iter()
+            .flat_map(|b| b.keys.iter().copied())
+            .collect();
         for (i, k) in keys.iter().enumerate() {
             assert!(!keys[i + 1..].contains(k), "{} bound twice", label(*k));
         }
@@ -154,7 +241,10 @@ mod tests {
             command_for(press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Command::Quit)
         );
-        assert_eq!(command_for(press(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            command_for(press(KeyCode::Char('c'), KeyModifiers::NONE)),
+            None
+        );
         let mut release = press(KeyCode::Char('q'), KeyModifiers::NONE);
         release.kind = KeyEventKind::Release;
         assert_eq!(command_for(release), None);

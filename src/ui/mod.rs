@@ -47,7 +47,9 @@ async fn event_loop(settings: FileConfig, theme: Theme) -> anyhow::Result<()> {
     workers.outbox.extend(jobs);
     let mut tui = Tui::enter().context("cannot open the terminal UI")?;
     let mut events = EventStream::new();
-    let mut frames = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(settings.ui.fps.max(1))));
+    let mut frames = tokio::time::interval(Duration::from_secs_f64(
+        1.0 / f64::from(settings.ui.fps.max(1)),
+    ));
     frames.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut dirty = true;
     while !state.quit {

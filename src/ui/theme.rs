@@ -27,7 +27,12 @@ pub struct Theme {
 impl Theme {
     /// Resolves `--color`: `auto` honours a non-empty `NO_COLOR` and a `COLORTERM` that
     /// announces 24-bit colour, and otherwise assumes 256 colours.
-    pub fn new(mode: ColorMode, marker: MarkerKind, no_color: Option<&str>, colorterm: Option<&str>) -> Self {
+    pub fn new(
+        mode: ColorMode,
+        marker: MarkerKind,
+        no_color: Option<&str>,
+        colorterm: Option<&str>,
+    ) -> Self {
         let palette = match mode {
             ColorMode::Never => Palette::Mono,
             ColorMode::Ansi16 => Palette::Ansi16,
@@ -71,7 +76,9 @@ impl Theme {
             Palette::Rgb => Some(Color::Rgb(r, g, b)),
             Palette::Ansi256 => {
                 let level = |v: u8| (u16::from(v) * 5 + 127) / 255;
-                Some(Color::Indexed((16 + 36 * level(r) + 6 * level(g) + level(b)) as u8))
+                Some(Color::Indexed(
+                    (16 + 36 * level(r) + 6 * level(g) + level(b)) as u8,
+                ))
             }
             Palette::Ansi16 => Some(nearest_ansi16(r, g, b)),
         }
@@ -80,7 +87,11 @@ impl Theme {
     /// The i-th of `n` series ordered from shallow to deep: warm (shallow, smooth) to cool
     /// (deep, shattered).
     pub fn series(&self, i: usize, n: usize) -> Style {
-        let t = if n <= 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+        let t = if n <= 1 {
+            0.0
+        } else {
+            i as f64 / (n - 1) as f64
+        };
         self.fg(ramp(&SERIES_RAMP, t))
     }
 
@@ -91,7 +102,11 @@ impl Theme {
 
     /// Marker of reference curves: distinct from the data's when colour cannot tell them apart.
     pub fn reference_marker(&self) -> Marker {
-        if self.has_color() { self.marker } else { Marker::Dot }
+        if self.has_color() {
+            self.marker
+        } else {
+            Marker::Dot
+        }
     }
 
     /// Border of the focused pane.
@@ -129,8 +144,19 @@ impl Theme {
 }
 
 const ACCENT: (u8, u8, u8) = (90, 200, 250);
-const SERIES_RAMP: [(u8, u8, u8); 4] = [(250, 110, 80), (245, 200, 70), (110, 210, 120), (90, 150, 250)];
-const HEAT_RAMP: [(u8, u8, u8); 5] = [(40, 80, 220), (80, 160, 240), (20, 20, 20), (240, 150, 60), (230, 40, 40)];
+const SERIES_RAMP: [(u8, u8, u8); 4] = [
+    (250, 110, 80),
+    (245, 200, 70),
+    (110, 210, 120),
+    (90, 150, 250),
+];
+const HEAT_RAMP: [(u8, u8, u8); 5] = [
+    (40, 80, 220),
+    (80, 160, 240),
+    (20, 20, 20),
+    (240, 150, 60),
+    (230, 40, 40),
+];
 
 /// Piecewise-linear interpolation along a colour ramp, t in [0, 1].
 fn ramp(stops: &[(u8, u8, u8)], t: f64) -> (u8, u8, u8) {
@@ -161,7 +187,10 @@ fn nearest_ansi16(r: u8, g: u8, b: u8) -> Color {
         let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
         d(r, cr) + d(g, cg) + d(b, cb)
     };
-    TABLE.iter().min_by_key(|(_, rgb)| dist(*rgb)).map_or(Color::Reset, |(c, _)| *c)
+    TABLE
+        .iter()
+        .min_by_key(|(_, rgb)| dist(*rgb))
+        .map_or(Color::Reset, |(c, _)| *c)
 }
 
 #[cfg(test)]
@@ -170,13 +199,26 @@ mod tests {
 
     #[test]
     fn no_color_wins_under_auto_only() {
-        let t = Theme::new(ColorMode::Auto, MarkerKind::Braille, Some("1"), Some("truecolor"));
+        let t = Theme::new(
+            ColorMode::Auto,
+            MarkerKind::Braille,
+            Some("1"),
+            Some("truecolor"),
+        );
         assert_eq!(t.palette, Palette::Mono);
-        let t = Theme::new(ColorMode::Auto, MarkerKind::Braille, Some(""), Some("truecolor"));
+        let t = Theme::new(
+            ColorMode::Auto,
+            MarkerKind::Braille,
+            Some(""),
+            Some("truecolor"),
+        );
         assert_eq!(t.palette, Palette::Rgb);
         let t = Theme::new(ColorMode::Ansi16, MarkerKind::Dot, Some("1"), None);
         assert_eq!((t.palette, t.marker), (Palette::Ansi16, Marker::Dot));
-        assert_eq!(Theme::new(ColorMode::Auto, MarkerKind::Braille, None, None).palette, Palette::Ansi256);
+        assert_eq!(
+            Theme::new(ColorMode::Auto, MarkerKind::Braille, None, None).palette,
+            Palette::Ansi256
+        );
     }
 
     #[test]

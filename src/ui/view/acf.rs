@@ -28,9 +28,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .filter(|d| *d <= ctx.run.depths.len())
         .collect();
     let as_points = |acf: &[f64]| -> Vec<(f64, f64)> {
-        acf.iter().enumerate().map(|(k, r)| (k as f64, *r)).collect()
+        acf.iter()
+            .enumerate()
+            .map(|(k, r)| (k as f64, *r))
+            .collect()
     };
-    let curves: Vec<Vec<(f64, f64)>> = depths.iter().map(|d| as_points(&ctx.run.depths[d - 1].stats.acf)).collect();
+    let curves: Vec<Vec<(f64, f64)>> = depths
+        .iter()
+        .map(|d| as_points(&ctx.run.depths[d - 1].stats.acf))
+        .collect();
     let brown = as_points(&ctx.state.noise.brown_acf);
     let white = as_points(&ctx.state.noise.white_acf);
     let lowest = curves
@@ -40,28 +46,50 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .fold(-0.2f64, f64::min);
     let reference = theme.reference_marker();
     let mut datasets = vec![
-        Dataset::default().data(&brown).marker(reference).graph_type(GraphType::Line).style(theme.brown()),
-        Dataset::default().data(&white).marker(reference).graph_type(GraphType::Line).style(theme.white_noise()),
+        Dataset::default()
+            .data(&brown)
+            .marker(reference)
+            .graph_type(GraphType::Line)
+            .style(theme.brown()),
+        Dataset::default()
+            .data(&white)
+            .marker(reference)
+            .graph_type(GraphType::Line)
+            .style(theme.white_noise()),
     ];
-    let mut items = Vec::new();
+    let mut items = vec![
+        ("brown".to_string(), theme.brown()),
+        ("white".into(), theme.white_noise()),
+    ];
     for (i, (d, c)) in depths.iter().zip(&curves).enumerate() {
         let style = theme.series(i, depths.len());
-        datasets.push(Dataset::default().data(c).marker(theme.marker).graph_type(GraphType::Line).style(style));
-        items.push((if i == 0 { format!("L={d}") } else { d.to_string() }, style));
+        datasets.push(
+            Dataset::default()
+                .data(c)
+                .marker(theme.marker)
+                .graph_type(GraphType::Line)
+                .style(style),
+        );
+        items.push((
+            if i == 0 {
+                format!("L={d}")
+            } else {
+                d.to_string()
+            },
+            style,
+        ));
     }
-    items.push(("brown".into(), theme.brown()));
-    items.push(("white".into(), theme.white_noise()));
     let chart = Chart::new(datasets)
         .block(block.title_bottom(legend(items)))
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, MAX_LAG as f64])
-                .labels(vec!["0".to_string(), "lag k".into(), MAX_LAG.to_string()]),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([lowest, 1.0])
-                .labels(vec![super::num(lowest), "0".into(), "1".into()]),
-        );
+        .x_axis(Axis::default().bounds([0.0, MAX_LAG as f64]).labels(vec![
+            "0".to_string(),
+            "lag k".into(),
+            MAX_LAG.to_string(),
+        ]))
+        .y_axis(Axis::default().bounds([lowest, 1.0]).labels(vec![
+            super::num(lowest),
+            "0".into(),
+            "1".into(),
+        ]));
     frame.render_widget(chart, area);
 }

@@ -16,7 +16,16 @@ const LOG_FLOOR: f64 = 1e-6;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let log = ctx.state.log_y;
-    let block = ctx.block(if log { "correlation vs depth (log)" } else { "correlation vs depth" });
+    let title = if area.width >= 48 {
+        "correlation vs depth: theorem ↔ far points"
+    } else {
+        "corr vs depth"
+    };
+    let block = ctx.block(if log {
+        format!("{title} (log)")
+    } else {
+        title.to_string()
+    });
     if ctx.run.depths.is_empty() {
         return ctx.waiting(frame, area, block);
     }
@@ -24,7 +33,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let cfg = &ctx.run.cfg;
     let y = |v: f64| if log { v.max(LOG_FLOOR).log10() } else { v };
     let measured = |f: &dyn Fn(&crate::lab::sweep::DepthStats) -> f64| -> Vec<(f64, f64)> {
-        ctx.run.depths.iter().map(|d| (d.stats.depth as f64, y(f(&d.stats)))).collect()
+        ctx.run
+            .depths
+            .iter()
+            .map(|d| (d.stats.depth as f64, y(f(&d.stats))))
+            .collect()
     };
     let far = measured(&|s| s.corr_far);
     let neighbour = measured(&|s| s.corr_neighbor);
@@ -33,16 +46,31 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let lag1_hi = measured(&|s| s.acf[1] + s.acf_se[1]);
     let model = Model::for_arch(cfg.arch, cfg.bn);
     let theorem: Vec<(f64, f64)> = (1..=cfg.depth)
-        .map(|l| (l as f64, y(theory::moments(model, l, cfg.beta).correlation())))
+        .map(|l| {
+            (
+                l as f64,
+                y(theory::moments(model, l, cfg.beta).correlation()),
+            )
+        })
         .collect();
     let (lo, hi) = if log {
         (LOG_FLOOR.log10(), 0.0)
     } else {
-        let lowest = [&far, &neighbour, &lag1_lo].iter().flat_map(|c| c.iter().map(|p| p.1)).fold(0.0f64, f64::min);
+        let lowest = [&far, &neighbour, &lag1_lo]
+            .iter()
+            .flat_map(|c| c.iter().map(|p| p.1))
+            .fold(0.0f64, f64::min);
         (lowest, 1.0)
     };
-    let set = |data, style: Style| Dataset::default().data(data).marker(theme.marker).graph_type(GraphType::Line).style(style);
-    let (far_style, nbr_style, lag_style) = (theme.series(3, 4), theme.series(2, 4), theme.series(0, 4));
+    let set = |data, style: Style| {
+        Dataset::default()
+            .data(data)
+            .marker(theme.marker)
+            .graph_type(GraphType::Line)
+            .style(style)
+    };
+    let (far_style, nbr_style, lag_style) =
+        (theme.series(3, 4), theme.series(2, 4), theme.series(0, 4));
     let datasets = vec![
         set(&lag1_lo, theme.dim()),
         set(&lag1_hi, theme.dim()),
@@ -52,9 +80,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         set(&far, far_style),
     ];
     let items = vec![
-        ("far corr".into(), far_style),
-        (format!("{} (far)", theorem_name(model)), theme.theory()),
-        ("neighbour".into(), nbr_style),
+        ("far".into(), far_style),
+        (theorem_name(model).into(), theme.theory()),
+        ("nbr".into(), nbr_style),
         ("r(1)±se".into(), lag_style),
     ];
     let y_labels = if log {
@@ -67,7 +95,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .x_axis(
             Axis::default()
                 .bounds([1.0, cfg.depth.max(2) as f64])
-                .labels(vec!["1".to_string(), "depth L".into(), cfg.depth.to_string()]),
+                .labels(vec!["1".to_string(), "L".into(), cfg.depth.to_string()]),
         )
         .y_axis(Axis::default().bounds([lo, hi]).labels(y_labels));
     frame.render_widget(chart, area);
@@ -75,8 +103,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
 
 fn theorem_name(model: Model) -> &'static str {
     match model {
-        Model::Feedforward => "Thm 1",
-        Model::ResnetNoBn => "Thm 2",
-        Model::ResnetBn => "Thm 3",
+        Model::Feedforward => "Thm1",
+        Model::ResnetNoBn => "Thm2",
+        Model::ResnetBn => "Thm3",
     }
 }

@@ -18,15 +18,17 @@ pub(super) fn width_for(height: u16) -> u16 {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let depth = ctx.state.shown_depth();
-    let block = ctx.block(format!("correlation · L={depth}"));
-    let Some(view) = ctx.run.at(depth) else {
-        return ctx.waiting(frame, area, block);
+    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+        return ctx.waiting(frame, area, ctx.block("correlation"));
     };
+    let block = ctx.block(format!("correlation · L={}", view.stats.depth));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let theme = &ctx.state.theme;
-    let pixels = inner.width.saturating_sub(BAR_WIDTH + 1).min(inner.height * 2);
+    let pixels = inner
+        .width
+        .saturating_sub(BAR_WIDTH + 1)
+        .min(inner.height * 2);
     if pixels == 0 {
         return;
     }
@@ -34,7 +36,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     for row in 0..pixels.div_ceil(2) {
         for col in 0..pixels {
             let top = sample(&view.heat, 2 * row, col, pixels);
-            let bottom = if 2 * row + 1 < pixels { sample(&view.heat, 2 * row + 1, col, pixels) } else { top };
+            let bottom = if 2 * row + 1 < pixels {
+                sample(&view.heat, 2 * row + 1, col, pixels)
+            } else {
+                top
+            };
             let cell = &mut buf[(inner.x + col, inner.y + row)];
             match (theme.heat(top), theme.heat(bottom)) {
                 (Some(t), Some(b)) => {
@@ -46,7 +52,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
             }
         }
     }
-    colour_bar(buf, Rect::new(inner.x + pixels + 1, inner.y, BAR_WIDTH, inner.height), theme);
+    colour_bar(
+        buf,
+        Rect::new(inner.x + pixels + 1, inner.y, BAR_WIDTH, inner.height),
+        theme,
+    );
 }
 
 /// The correlation at pixel (row, col) of a `pixels`-square image of the matrix.

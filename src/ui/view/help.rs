@@ -12,7 +12,7 @@ use crate::ui::cmdline::command_line;
 use crate::ui::keys::{BINDINGS, labels};
 
 /// Width of the key column.
-const KEY_WIDTH: usize = 8;
+const KEY_WIDTH: usize = 9;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let width = area.width.min(100);
@@ -28,7 +28,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         height,
     );
     frame.render_widget(Clear, popup);
-    let block = Block::bordered().title(" keys · Esc closes ").border_style(state.theme.focus());
+    let block = Block::bordered()
+        .title(" keys · Esc closes ")
+        .border_style(state.theme.focus());
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     let [keys_area, _, title_area, command_area] = Layout::vertical([
@@ -38,7 +40,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Min(0),
     ])
     .areas(inner);
-    let [left, right] = Layout::horizontal([Constraint::Fill(1); 2]).areas(keys_area);
+    let [left, _, right] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(keys_area);
     let key_style = state.theme.accent().add_modifier(Modifier::BOLD);
     let lines: Vec<Line> = BINDINGS
         .iter()
@@ -52,6 +59,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let (first, second) = lines.split_at(usize::from(rows).min(lines.len()));
     frame.render_widget(Paragraph::new(first.to_vec()), left);
     frame.render_widget(Paragraph::new(second.to_vec()), right);
-    frame.render_widget(Paragraph::new("reproduce this screen:").style(state.theme.dim()), title_area);
-    frame.render_widget(Paragraph::new(command).wrap(Wrap { trim: false }), command_area);
+    frame.render_widget(
+        Paragraph::new("reproduce this screen:").style(state.theme.dim()),
+        title_area,
+    );
+    frame.render_widget(
+        Paragraph::new(command).wrap(Wrap { trim: false }),
+        command_area,
+    );
 }

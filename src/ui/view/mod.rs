@@ -27,14 +27,18 @@ pub fn render(state: &State, frame: &mut Frame) {
         too_small(frame, area);
         return;
     }
-    let [main, status_area, footer] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [main, status_area, footer] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     match (state.pairing, &state.b) {
         (Pairing::Fig1, Some(b)) => trace::figure1(frame, main, state, b),
         (Pairing::Flipped(toggle), Some(b)) => {
             let [left, right] = Layout::horizontal([Constraint::Fill(1); 2]).areas(main);
             column(frame, left, state, &state.a, "A");
-            column(frame, right, state, b, &format!("B ({} flipped)", toggle.name()));
+            column(frame, right, state, b, &format!("B ±{}", toggle.name()));
         }
         _ if state.zoomed => pane(frame, main, state, &state.a, state.focus, ""),
         _ => grid(frame, main, state),
@@ -72,7 +76,11 @@ fn column(frame: &mut Frame, area: Rect, state: &State, run: &Run, side: &str) {
     if state.zoomed {
         return pane(frame, area, state, run, state.focus, side);
     }
-    let below = if state.focus == Pane::Trace { Pane::Acf } else { state.focus };
+    let below = if state.focus == Pane::Trace {
+        Pane::Acf
+    } else {
+        state.focus
+    };
     let [top, bottom] = Layout::vertical([Constraint::Fill(1); 2]).areas(area);
     pane(frame, top, state, run, Pane::Trace, side);
     pane(frame, bottom, state, run, below, side);
@@ -106,7 +114,11 @@ impl PaneCtx<'_> {
     /// The pane's frame, titled with its side (in the A/B view) and name.
     fn block<'b>(&self, title: impl Into<String>) -> Block<'b> {
         let title = title.into();
-        let title = if self.side.is_empty() { title } else { format!("{} · {title}", self.side) };
+        let title = if self.side.is_empty() {
+            title
+        } else {
+            format!("{} · {title}", self.side)
+        };
         let block = Block::bordered().title(format!(" {title} "));
         if self.focused {
             block.border_style(self.state.theme.focus())
@@ -122,7 +134,10 @@ impl PaneCtx<'_> {
             None => "computing…".to_string(),
         };
         frame.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: true }).alignment(Alignment::Center).block(block),
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .alignment(Alignment::Center)
+                .block(block),
             area,
         );
     }
@@ -132,7 +147,7 @@ impl PaneCtx<'_> {
 fn legend<'a>(items: Vec<(String, ratatui::style::Style)>) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (name, style) in items {
-        spans.push(Span::styled(format!("─ {name}"), style));
+        spans.push(Span::styled(format!("─{name}"), style));
         spans.push(Span::raw(" "));
     }
     Line::from(spans)
@@ -164,20 +179,35 @@ fn num(v: f64) -> String {
     } else if v.abs() >= 100.0 || v.abs() < 0.01 {
         format!("{v:.0e}")
     } else {
-        format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{v:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {
     let text = vec![
         Line::from("terminal too small"),
-        Line::from(format!("{}×{}, needs {MIN_WIDTH}×{MIN_HEIGHT}", area.width, area.height)),
+        Line::from(format!(
+            "{}×{}, needs {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
         Line::from("q quits"),
     ];
     let top = area.height.saturating_sub(3) / 2;
-    let [_, middle, _] =
-        Layout::vertical([Constraint::Length(top), Constraint::Length(3), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(text).alignment(Alignment::Center).wrap(Wrap { trim: true }), middle);
+    let [_, middle, _] = Layout::vertical([
+        Constraint::Length(top),
+        Constraint::Length(3),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        middle,
+    );
 }
 
 #[cfg(test)]
@@ -186,7 +216,9 @@ mod tests {
 
     #[test]
     fn decimation_keeps_extremes() {
-        let pts: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, if i == 37 { 9.0 } else { 0.0 })).collect();
+        let pts: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64, if i == 37 { 9.0 } else { 0.0 }))
+            .collect();
         let d = decimate(&pts, 10);
         assert_eq!(d.len(), 20);
         assert!(d.contains(&(37.0, 9.0)));

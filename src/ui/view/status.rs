@@ -39,15 +39,25 @@ pub(super) fn settings(cfg: &LabConfig) -> String {
 
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let cfg = &state.cfg;
-    let mut left = format!(" {} · {} {}", settings(cfg), value_name(cfg.device), value_name(cfg.dtype));
+    let mut left = format!(
+        " {} · {} {}",
+        settings(cfg),
+        value_name(cfg.device),
+        value_name(cfg.dtype)
+    );
     match (state.pairing, &state.b) {
-        (Pairing::Flipped(t), Some(_)) => left.push_str(&format!(" · A/B {}", t.name())),
-        (Pairing::Fig1, Some(b)) => left.push_str(&format!(" · B: {}", settings(&b.cfg))),
+        (Pairing::Flipped(t), Some(_)) => left.push_str(&format!(" · B: {} flipped", t.name())),
+        (Pairing::Fig1, _) => left.push_str(" · resnet L=50"),
         _ => {}
     }
     let compute = state.a.compute + state.b.as_ref().map_or(Default::default(), |b| b.compute);
     let done = state.a.depths.len();
-    let progress = if let Some(e) = state.a.error.as_ref().or(state.b.as_ref().and_then(|b| b.error.as_ref())) {
+    let progress = if let Some(e) = state
+        .a
+        .error
+        .as_ref()
+        .or(state.b.as_ref().and_then(|b| b.error.as_ref()))
+    {
         format!("error: {e}")
     } else if state.paused {
         format!("paused {done}/{}", cfg.depth)
@@ -57,7 +67,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         format!("{done}/{}", cfg.depth)
     };
     let right = format!("{progress} · {:.2} s ", compute.as_secs_f64());
-    let [l, r] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right.chars().count() as u16)]).areas(area);
+    let [l, r] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(right.chars().count() as u16),
+    ])
+    .areas(area);
     let bar = Style::new().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(left).style(bar), l);
     frame.render_widget(Paragraph::new(right).style(bar), r);
@@ -68,7 +82,10 @@ pub(super) fn hints(frame: &mut Frame, area: Rect, state: &State) {
     let mut spans = vec![Span::raw(" ")];
     for b in BINDINGS {
         if let (Some(hint), Some(k)) = (b.hint, b.keys.first()) {
-            spans.push(Span::styled(label(*k), state.theme.accent().add_modifier(Modifier::BOLD)));
+            spans.push(Span::styled(
+                label(*k),
+                state.theme.accent().add_modifier(Modifier::BOLD),
+            ));
             spans.push(Span::raw(format!(" {hint}  ")));
         }
     }

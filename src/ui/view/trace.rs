@@ -15,15 +15,18 @@ use crate::ui::app::{Run, State};
 const Y_RANGE: f64 = 3.0;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let depth = ctx.state.shown_depth();
-    let block = ctx.block(format!("gradient g(x) · L={depth}"));
-    let Some(view) = ctx.run.at(depth) else {
-        return ctx.waiting(frame, area, block);
+    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+        return ctx.waiting(frame, area, ctx.block("gradient g(x)"));
     };
+    let block = ctx.block(format!("gradient g(x) · L={}", view.stats.depth));
     let theme = &ctx.state.theme;
     let grid = ctx.run.cfg.grid();
     let columns = area.width.saturating_sub(8) as usize;
-    let first = ctx.run.at(1).map(|v| series(&grid, &v.trace, columns)).unwrap_or_default();
+    let first = ctx
+        .run
+        .at(1)
+        .map(|v| series(&grid, &v.trace, columns))
+        .unwrap_or_default();
     let shown = series(&grid, &view.trace, columns);
     let main_style = theme.series(1, 1);
     let mut datasets = Vec::new();
@@ -45,14 +48,20 @@ pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Run
     let ff = &state.a;
     let noise = &state.noise;
     let rows: [(String, Option<&[f64]>); 5] = [
-        ("(a) feedforward, L=1".into(), ff.depths.first().map(|v| &v.trace[..])),
+        (
+            "(a) feedforward, L=1".into(),
+            ff.depths.first().map(|v| &v.trace[..]),
+        ),
         (
             format!("(b) feedforward, L={}", ff.cfg.depth),
             ff.depths.get(ff.cfg.depth - 1).map(|v| &v.trace[..]),
         ),
         (
             format!("(c) resnet, L={}", resnet.cfg.depth),
-            resnet.depths.get(resnet.cfg.depth - 1).map(|v| &v.trace[..]),
+            resnet
+                .depths
+                .get(resnet.cfg.depth - 1)
+                .map(|v| &v.trace[..]),
         ),
         ("(d) brown noise".into(), Some(&noise.brown_trace[..])),
         ("(e) white noise".into(), Some(&noise.white_trace[..])),
@@ -61,12 +70,20 @@ pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Run
     let grid = ff.cfg.grid();
     let columns = area.width.saturating_sub(2) as usize;
     for (i, ((title, trace), row)) in rows.into_iter().zip(areas.iter()).enumerate() {
-        let focus = if i == 0 { format!(" Fig. 1 · {title} ") } else { format!(" {title} ") };
+        let focus = if i == 0 {
+            format!(" Fig. 1 · {title} ")
+        } else {
+            format!(" {title} ")
+        };
         let block = Block::bordered().title(focus);
         match trace {
             Some(t) => {
                 let data = series(&grid, t, columns);
-                let style = if i < 3 { state.theme.series(i, 3) } else { state.theme.dim() };
+                let style = if i < 3 {
+                    state.theme.series(i, 3)
+                } else {
+                    state.theme.dim()
+                };
                 let chart = chart(vec![line(&data, state.theme.marker, style)], &ff.cfg, false);
                 frame.render_widget(chart.block(block), *row);
             }
@@ -91,19 +108,39 @@ fn series(grid: &[f64], trace: &[f64], columns: usize) -> Vec<(f64, f64)> {
 }
 
 fn line<'a>(data: &'a [(f64, f64)], marker: ratatui::symbols::Marker, style: Style) -> Dataset<'a> {
-    Dataset::default().data(data).marker(marker).graph_type(GraphType::Line).style(style)
+    Dataset::default()
+        .data(data)
+        .marker(marker)
+        .graph_type(GraphType::Line)
+        .style(style)
 }
 
-fn chart<'a>(datasets: Vec<Dataset<'a>>, cfg: &crate::config::LabConfig, labels: bool) -> Chart<'a> {
+fn chart<'a>(
+    datasets: Vec<Dataset<'a>>,
+    cfg: &crate::config::LabConfig,
+    labels: bool,
+) -> Chart<'a> {
     let (x_labels, y_labels): (Vec<Line>, Vec<Line>) = if labels {
         (
-            vec![super::num(cfg.x_min).into(), "x".into(), super::num(cfg.x_max).into()],
-            vec![format!("-{Y_RANGE}σ").into(), "0".into(), format!("{Y_RANGE}σ").into()],
+            vec![
+                super::num(cfg.x_min).into(),
+                "x".into(),
+                super::num(cfg.x_max).into(),
+            ],
+            vec![
+                format!("-{Y_RANGE}σ").into(),
+                "0".into(),
+                format!("{Y_RANGE}σ").into(),
+            ],
         )
     } else {
         (Vec::new(), Vec::new())
     };
     Chart::new(datasets)
-        .x_axis(Axis::default().bounds([cfg.x_min, cfg.x_max]).labels(x_labels))
+        .x_axis(
+            Axis::default()
+                .bounds([cfg.x_min, cfg.x_max])
+                .labels(x_labels),
+        )
         .y_axis(Axis::default().bounds([-Y_RANGE, Y_RANGE]).labels(y_labels))
 }
