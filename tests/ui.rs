@@ -444,3 +444,16 @@ fn worker_streams_pauses_and_is_superseded() {
     }
     assert_eq!(depths, 4);
 }
+
+/// With colour the heatmap is half blocks whose two colours are the two pixels' values:
+/// the top-left cell holds the diagonal, fully correlated, at the hot end of the scale.
+#[test]
+fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
+    let mut state = started(tiny(), colour());
+    state.focus = Pane::Heatmap;
+    state.zoomed = true;
+    let backend = draw(&state, 80, 24);
+    let corner = &backend.buffer()[(1, 1)];
+    assert_eq!(corner.symbol(), "▀");
+    assert_eq!(Some(corner.fg), state.theme.heat(1.0));
+}
