@@ -72,6 +72,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(right.chars().count() as u16),
     ])
     .areas(area);
+    // Cut the settings visibly rather than let the progress overwrite them.
+    let room = usize::from(l.width.saturating_sub(1));
+    if left.chars().count() > room {
+        left = left.chars().take(room.saturating_sub(1)).collect::<String>() + "…";
+    }
     let bar = Style::new().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(left).style(bar), l);
     frame.render_widget(Paragraph::new(right).style(bar), r);
