@@ -457,3 +457,31 @@ fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
     assert_eq!(corner.symbol(), "▀");
     assert_eq!(Some(corner.fg), state.theme.heat(1.0));
 }
+
+/// A key that would leave the valid settings (here the memory bound of differentiating
+/// through batch norm) is refused with the reason, and nothing restarts.
+#[test]
+fn invalid_settings_are_refused_with_the_reason() {
+    let cfg = LabConfig {
+        bn_grad: shatterlab::config::BnGrad::Through,
+        points: 512,
+        nets: 4,
+        width: 200,
+        ..tiny()
+    };
+    cfg.validate().unwrap();
+    let (mut state, _) = State::new(cfg.clone(), colour());
+    assert!(press(&mut state, "w").is_empty());
+    assert!(press(&mut state, "l").is_empty(), "CReLU doubles the width");
+    assert_eq!((state.cfg.clone(), state.generation), (cfg, 1));
+    assert!(
+        state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("bn_grad")),
+        "{:?}",
+        state.notice
+    );
+    assert_eq!(press(&mut state, "r").len(), 1);
+    assert_eq!(state.notice, None);
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH, MAX_WIDTH};
+use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH};
 use crate::lab::stats::{self, Noise};
 use crate::ui::theme::Theme;
 use crate::worker::{DepthView, Job, Side, Update};
@@ -275,6 +275,8 @@ pub struct State {
     /// Depth bound the workers may compute to while paused.
     pub until: Option<usize>,
     pub quit: bool,
+    /// Why the last settings change was refused, until one is accepted.
+    pub notice: Option<String>,
     pub theme: Theme,
 }
 
@@ -305,6 +307,7 @@ impl State {
             paused: false,
             until: None,
             quit: false,
+            notice: None,
             theme,
         };
         let jobs = state.restart();
@@ -374,14 +377,40 @@ impl State {
             .collect()
     }
 
-    /// Applies a settings change made by hand: it leaves any preset, and Fig. 1's pairing.
-    fn change(&mut self, edit: impl FnOnce(&mut LabConfig)) -> Vec<Job> {
-        edit(&mut self.cfg);
-        self.preset = None;
-        if self.pairing == Pairing::Fig1 {
-            self.pairing = Pairing::Single;
+    /// Moves to new settings when both sides' are valid, else keeps the current ones and
+    /// says why. No jobs means refused (a restart always sweeps side A).
+    fn apply(&mut self, cfg: LabConfig, pairing: Pairing) -> Vec<Job> {
+        let b = pairing.b_settings(&cfg);
+        let valid = cfg
+            .validate()
+            .and_then(|()| b.as_ref().map_or(Ok(()), LabConfig::validate));
+        if let Err(e) = valid {
+            self.notice = Some(format!("refused: {e}"));
+            return Vec::new();
         }
+        self.notice = None;
+        (self.cfg, self.pairing) = (cfg, pairing);
         self.restart()
+    }
+
+    /// A settings change made by hand: it leaves any preset, and Fig. 1's pairing.
+    fn edit(&mut self, edit: impl FnOnce(&mut LabConfig)) -> Vec<Job> {
+        let mut cfg = self.cfg.clone();
+        edit(&mut cfg);
+        let pairing = match self.pairing {
+            Pairing::Fig1 => Pairing::Single,
+            p => p,
+        };
+        self.by_hand(cfg, pairing)
+    }
+
+    /// `apply` for a change that leaves the preset.
+    fn by_hand(&mut self, cfg: LabConfig, pairing: Pairing) -> Vec<Job> {
+        let jobs = self.apply(cfg, pairing);
+        if !jobs.is_empty() {
+            self.preset = None;
+        }
+        jobs
     }
 }
 
@@ -431,37 +460,37 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
     match command {
         Command::Toggle(t) => {
             state.last_toggle = t;
-            if let Pairing::Flipped(_) = state.pairing {
-                state.pairing = Pairing::Flipped(t);
-            }
-            state.change(|c| *c = t.apply(c))
+            let pairing = match state.pairing {
+                Pairing::Flipped(_) => Pairing::Flipped(t),
+                Pairing::Single | Pairing::Fig1 => Pairing::Single,
+            };
+            state.by_hand(t.apply(&state.cfg), pairing)
         }
-        Command::BetaDown => state.change(|c| c.beta = ladder(&BETAS, c.beta, -1)),
-        Command::BetaUp => state.change(|c| c.beta = ladder(&BETAS, c.beta, 1)),
-        Command::DepthUp => state.change(|c| c.depth = ladder(&DEPTHS, c.depth, 1)),
-        Command::DepthDown => state.change(|c| c.depth = ladder(&DEPTHS, c.depth, -1)),
-        Command::Width => state.change(|c| c.width = cycle(&WIDTHS, c.width).min(MAX_WIDTH)),
-        Command::NewSeed => state.change(|c| c.seed = c.seed.wrapping_add(1)),
+        Command::BetaDown => state.edit(|c| c.beta = ladder(&BETAS, c.beta, -1)),
+        Command::BetaUp => state.edit(|c| c.beta = ladder(&BETAS, c.beta, 1)),
+        Command::DepthUp => state.edit(|c| c.depth = ladder(&DEPTHS, c.depth, 1)),
+        Command::DepthDown => state.edit(|c| c.depth = ladder(&DEPTHS, c.depth, -1)),
+        Command::Width => state.edit(|c| c.width = cycle(&WIDTHS, c.width)),
+        Command::NewSeed => state.edit(|c| c.seed = c.seed.wrapping_add(1)),
         Command::Reset => {
-            state.pairing = Pairing::Single;
             state.selected = None;
-            let initial = state.initial.clone();
-            state.change(|c| *c = initial)
+            state.by_hand(state.initial.clone(), Pairing::Single)
         }
         Command::AbView => {
-            state.pairing = match state.pairing {
+            let pairing = match state.pairing {
                 Pairing::Single => Pairing::Flipped(state.last_toggle),
                 Pairing::Flipped(_) | Pairing::Fig1 => Pairing::Single,
             };
-            state.preset = None;
-            state.restart()
+            state.by_hand(state.cfg.clone(), pairing)
         }
         Command::Preset(p) => {
             let (cfg, pairing, pane, zoomed) = p.settings(&state.cfg);
-            (state.cfg, state.pairing, state.focus, state.zoomed) = (cfg, pairing, pane, zoomed);
-            state.preset = Some(p);
-            state.selected = None;
-            state.restart()
+            let jobs = state.apply(cfg, pairing);
+            if !jobs.is_empty() {
+                (state.focus, state.zoomed, state.preset, state.selected) =
+                    (pane, zoomed, Some(p), None);
+            }
+            jobs
         }
         Command::Pause if state.paused => {
             state.paused = false;

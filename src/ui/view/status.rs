@@ -52,7 +52,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     }
     let compute = state.a.compute + state.b.as_ref().map_or(Default::default(), |b| b.compute);
     let done = state.a.depths.len();
-    let progress = if let Some(e) = state
+    let progress = if let Some(notice) = &state.notice {
+        notice.clone()
+    } else if let Some(e) = state
         .a
         .error
         .as_ref()
@@ -75,7 +77,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     // Cut the settings visibly rather than let the progress overwrite them.
     let room = usize::from(l.width.saturating_sub(1));
     if left.chars().count() > room {
-        left = left.chars().take(room.saturating_sub(1)).collect::<String>() + "…";
+        left = left
+            .chars()
+            .take(room.saturating_sub(1))
+            .collect::<String>()
+            + "…";
     }
     let bar = Style::new().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(left).style(bar), l);

@@ -28,7 +28,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .map(|v| series(&grid, &v.trace, columns))
         .unwrap_or_default();
     let shown = series(&grid, &view.trace, columns);
-    let main_style = theme.series(1, 1);
+    let main_style = theme.series(0, 1);
     let mut datasets = Vec::new();
     if view.stats.depth > 1 {
         datasets.push(line(&first, theme.marker, theme.dim()));
