@@ -36,7 +36,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         ctx.run
             .depths
             .iter()
-            .map(|d| (d.stats.depth as f64, y(f(&d.stats))))
+            .map(|d| (d.stats.depth as f64, f(&d.stats)))
+            // On the log scale a measurement at or below zero has no place: leave it out.
+            .filter(|(_, v)| !log || *v > LOG_FLOOR)
+            .map(|(l, v)| (l, y(v)))
             .collect()
     };
     let far = measured(&|s| s.corr_far);
@@ -62,11 +65,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
             .fold(0.0f64, f64::min);
         (lowest, 1.0)
     };
+    // Measurements with gaps are drawn as points: a line would bridge the gaps.
+    let measured_type = if log {
+        GraphType::Scatter
+    } else {
+        GraphType::Line
+    };
     let set = |data, style: Style| {
         Dataset::default()
             .data(data)
             .marker(theme.marker)
-            .graph_type(GraphType::Line)
+            .graph_type(measured_type)
             .style(style)
     };
     let (far_style, nbr_style, lag_style) =
@@ -74,7 +83,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let datasets = vec![
         set(&lag1_lo, theme.dim()),
         set(&lag1_hi, theme.dim()),
-        set(&theorem, theme.theory()).marker(theme.reference_marker()),
+        set(&theorem, theme.theory())
+            .marker(theme.reference_marker())
+            .graph_type(GraphType::Line),
         set(&lag1, lag_style),
         set(&neighbour, nbr_style),
         set(&far, far_style),
