@@ -194,7 +194,11 @@ pub fn label(k: Key) -> String {
         KeyCode::Esc => "Esc".to_string(),
         other => format!("{other:?}"),
     };
-    if k.ctrl { format!("Ctrl-{name}") } else { name }
+    if k.ctrl {
+        format!("Ctrl-{}", name.to_uppercase())
+    } else {
+        name
+    }
 }
 
 /// All keys of a binding, e.g. "z/Enter".
