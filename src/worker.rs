@@ -238,7 +238,7 @@ impl Worker {
                 stop = if sent.is_err() {
                     Some(Stop::Gone)
                 } else {
-                    self.wait(generation, depth, &mut until).err()
+                    self.wait(generation, depth, cfg.depth, &mut until).err()
                 };
                 started = Instant::now();
                 if stop.is_some() {
@@ -269,15 +269,17 @@ impl Worker {
     }
 
     /// Between two depths: takes in the jobs that arrived, and blocks while the sweep has
-    /// reached its depth bound. Err when a newer generation supersedes it or the UI has gone.
+    /// reached its depth bound short of its `last` depth. Err when a newer generation
+    /// supersedes it or the UI has gone.
     fn wait(
         &mut self,
         generation: u64,
         depth: usize,
+        last: usize,
         until: &mut Option<usize>,
     ) -> Result<(), Stop> {
         loop {
-            let held = until.is_some_and(|u| depth >= u);
+            let held = depth < last && until.is_some_and(|u| depth >= u);
             let job = if held {
                 self.jobs.blocking_recv().ok_or(Stop::Gone)?
             } else {

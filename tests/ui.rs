@@ -443,6 +443,18 @@ fn worker_streams_pauses_and_is_superseded() {
         }
     }
     assert_eq!(depths, 4);
+
+    // A bound at the last depth does not hold the sweep back from finishing.
+    send(Job::Sweep {
+        generation: 4,
+        side: Side::A,
+        cfg: tiny(),
+        until: Some(4),
+    });
+    for _ in 1..=4 {
+        assert!(matches!(next(), Update::Depth { generation: 4, .. }));
+    }
+    assert!(matches!(next(), Update::Done { generation: 4, .. }));
 }
 
 /// With colour the heatmap is half blocks whose two colours are the two pixels' values:
