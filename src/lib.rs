@@ -6,3 +6,5 @@ pub mod config;
 pub mod lab;
 pub mod nets;
 pub mod output;
+pub mod ui;
+pub mod worker;

@@ -54,7 +54,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             if cli.no_tui || !std::io::stdout().is_terminal() {
                 run_grad(&settings.lab, &headless)
             } else {
-                anyhow::bail!("the terminal UI is not built yet: pass --no-tui")
+                shatterlab::ui::run(settings)
             }
         }
     }

@@ -1,0 +1,89 @@
+//! UI hot paths: one full frame at 120x40 on the paper preset (target < 2 ms), and the
+//! latency from a toggle to the first result of the new settings at depth 50 while the
+//! old sweep is still running (target < 100 ms on 2 cores).
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use shatterlab::config::{ColorMode, LabConfig, MarkerKind};
+use shatterlab::lab::sweep::sweep;
+use shatterlab::ui::app::{Action, Command, State, Toggle, update};
+use shatterlab::ui::theme::Theme;
+use shatterlab::ui::view::render;
+use shatterlab::worker::{self, DepthView, Job, Update};
+use tokio::sync::mpsc;
+
+fn theme() -> Theme {
+    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
+}
+
+fn render_frame(c: &mut Criterion) {
+    let cfg = LabConfig::default();
+    let (mut state, jobs) = State::new(cfg.clone(), theme());
+    let Some(Job::Sweep {
+        generation, side, ..
+    }) = jobs.first().cloned()
+    else {
+        panic!("start-up sweeps side A");
+    };
+    sweep(&cfg, candle_core::Device::Cpu, |r| {
+        let view = Box::new(DepthView::new(r, cfg.points));
+        let u = Update::Depth {
+            generation,
+            side,
+            view,
+            compute: Duration::ZERO,
+        };
+        update(&mut state, Action::Worker(u));
+        ControlFlow::Continue(())
+    })
+    .expect("sweep");
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
+    c.bench_function("render frame 120x40, paper preset", |b| {
+        b.iter(|| {
+            terminal.draw(|f| render(&state, f)).expect("draw");
+        })
+    });
+}
+
+fn toggle_latency(c: &mut Criterion) {
+    let (job_tx, job_rx) = mpsc::channel(8);
+    let (update_tx, mut updates) = mpsc::channel(64);
+    worker::spawn(job_rx, update_tx).expect("worker thread");
+    let (mut state, jobs) = State::new(LabConfig::default(), theme());
+    let send = |jobs: Vec<Job>| {
+        jobs.into_iter()
+            .for_each(|j| job_tx.blocking_send(j).expect("worker alive"))
+    };
+    send(jobs);
+    let mut group = c.benchmark_group("toggle");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("toggle to first update, depth 50", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                send(update(&mut state, Action::Key(Command::Toggle(Toggle::Bn))));
+                loop {
+                    let u = updates.blocking_recv().expect("worker alive");
+                    let fresh = u.generation() == state.generation;
+                    update(&mut state, Action::Worker(u));
+                    if fresh {
+                        break;
+                    }
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, render_frame, toggle_latency);
+criterion_main!(benches);

@@ -1,0 +1,70 @@
+//! The help overlay: every binding of the table, and the command line that reopens the
+//! lab on the current settings.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::ui::app::State;
+use crate::ui::cmdline::command_line;
+use crate::ui::keys::{BINDINGS, labels};
+
+/// Width of the key column.
+const KEY_WIDTH: usize = 9;
+
+pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let width = area.width.min(100);
+    let command = command_line(&state.cfg);
+    let inner_width = usize::from(width.saturating_sub(2)).max(1);
+    let command_rows = command.chars().count().div_ceil(inner_width) as u16;
+    let rows = BINDINGS.len().div_ceil(2) as u16;
+    let height = (rows + command_rows + 4).min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .title(" keys · Esc closes ")
+        .border_style(state.theme.focus());
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [keys_area, _, title_area, command_area] = Layout::vertical([
+        Constraint::Length(rows),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let [left, _, right] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(keys_area);
+    let key_style = state.theme.accent().add_modifier(Modifier::BOLD);
+    let lines: Vec<Line> = BINDINGS
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!("{:<KEY_WIDTH$}", labels(b)), key_style),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    let (first, second) = lines.split_at(usize::from(rows).min(lines.len()));
+    frame.render_widget(Paragraph::new(first.to_vec()), left);
+    frame.render_widget(Paragraph::new(second.to_vec()), right);
+    frame.render_widget(
+        Paragraph::new("reproduce this screen:").style(state.theme.dim()),
+        title_area,
+    );
+    frame.render_widget(
+        Paragraph::new(command).wrap(Wrap { trim: false }),
+        command_area,
+    );
+}

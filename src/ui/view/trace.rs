@@ -1,0 +1,146 @@
+//! Gradient trace g(x) over the grid at the selected depth, depth 1 dimmed behind it; and
+//! the Fig. 1 panel of five such traces.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
+
+use super::{PaneCtx, decimate, legend};
+use crate::ui::app::{Run, State};
+
+/// Traces are scaled to unit RMS so shallow and deep ones share an axis: the shape is the
+/// point, and the status bar reports the variance.
+const Y_RANGE: f64 = 3.0;
+
+pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
+    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+        return ctx.waiting(frame, area, ctx.block("gradient g(x)"));
+    };
+    let block = ctx.block(format!("gradient g(x) · L={}", view.stats.depth));
+    let theme = &ctx.state.theme;
+    let grid = ctx.run.cfg.grid();
+    let columns = area.width.saturating_sub(8) as usize;
+    let first = ctx
+        .run
+        .at(1)
+        .map(|v| series(&grid, &v.trace, columns))
+        .unwrap_or_default();
+    let shown = series(&grid, &view.trace, columns);
+    let main_style = theme.series(0, 1);
+    let mut datasets = Vec::new();
+    if view.stats.depth > 1 {
+        datasets.push(line(&first, theme.marker, theme.dim()));
+    }
+    datasets.push(line(&shown, theme.marker, main_style));
+    let mut items = vec![(format!("L={}", view.stats.depth), main_style)];
+    if view.stats.depth > 1 {
+        items.push(("L=1".to_string(), theme.dim()));
+    }
+    let block = block.title_bottom(legend(items));
+    frame.render_widget(chart(datasets, &ctx.run.cfg, true).block(block), area);
+}
+
+/// Fig. 1: (a) 1-layer and (b) 24-layer feedforward nets, (c) the 50-layer resnet, (d)
+/// brown and (e) white noise, one row each.
+pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Run) {
+    let ff = &state.a;
+    let noise = &state.noise;
+    let rows: [(String, Option<&[f64]>); 5] = [
+        (
+            "(a) feedforward, L=1".into(),
+            ff.depths.first().map(|v| &v.trace[..]),
+        ),
+        (
+            format!("(b) feedforward, L={}", ff.cfg.depth),
+            ff.depths.get(ff.cfg.depth - 1).map(|v| &v.trace[..]),
+        ),
+        (
+            format!("(c) resnet, L={}", resnet.cfg.depth),
+            resnet
+                .depths
+                .get(resnet.cfg.depth - 1)
+                .map(|v| &v.trace[..]),
+        ),
+        ("(d) brown noise".into(), Some(&noise.brown_trace[..])),
+        ("(e) white noise".into(), Some(&noise.white_trace[..])),
+    ];
+    let areas = Layout::vertical([Constraint::Fill(1); 5]).split(area);
+    let grid = ff.cfg.grid();
+    let columns = area.width.saturating_sub(2) as usize;
+    for (i, ((title, trace), row)) in rows.into_iter().zip(areas.iter()).enumerate() {
+        let focus = if i == 0 {
+            format!(" Fig. 1 · {title} ")
+        } else {
+            format!(" {title} ")
+        };
+        let block = Block::bordered().title(focus);
+        match trace {
+            Some(t) => {
+                let data = series(&grid, t, columns);
+                let style = if i < 3 {
+                    state.theme.series(i, 3)
+                } else {
+                    state.theme.dim()
+                };
+                let chart = chart(vec![line(&data, state.theme.marker, style)], &ff.cfg, false);
+                frame.render_widget(chart.block(block), *row);
+            }
+            None => frame.render_widget(
+                ratatui::widgets::Paragraph::new("computing…").block(block),
+                *row,
+            ),
+        }
+    }
+}
+
+/// The trace against x, scaled to unit RMS and decimated to the chart's columns.
+fn series(grid: &[f64], trace: &[f64], columns: usize) -> Vec<(f64, f64)> {
+    let rms = (trace.iter().map(|g| g * g).sum::<f64>() / trace.len().max(1) as f64).sqrt();
+    let scale = if rms > 0.0 { 1.0 / rms } else { 1.0 };
+    let pts: Vec<(f64, f64)> = grid
+        .iter()
+        .zip(trace)
+        .map(|(x, g)| (*x, (g * scale).clamp(-Y_RANGE, Y_RANGE)))
+        .collect();
+    decimate(&pts, columns)
+}
+
+fn line<'a>(data: &'a [(f64, f64)], marker: ratatui::symbols::Marker, style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .data(data)
+        .marker(marker)
+        .graph_type(GraphType::Line)
+        .style(style)
+}
+
+fn chart<'a>(
+    datasets: Vec<Dataset<'a>>,
+    cfg: &crate::config::LabConfig,
+    labels: bool,
+) -> Chart<'a> {
+    let (x_labels, y_labels): (Vec<Line>, Vec<Line>) = if labels {
+        (
+            vec![
+                super::num(cfg.x_min).into(),
+                "x".into(),
+                super::num(cfg.x_max).into(),
+            ],
+            vec![
+                format!("-{Y_RANGE}σ").into(),
+                "0".into(),
+                format!("{Y_RANGE}σ").into(),
+            ],
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Chart::new(datasets)
+        .x_axis(
+            Axis::default()
+                .bounds([cfg.x_min, cfg.x_max])
+                .labels(x_labels),
+        )
+        .y_axis(Axis::default().bounds([-Y_RANGE, Y_RANGE]).labels(y_labels))
+}

@@ -1,0 +1,499 @@
+//! The lab's UI without a terminal: `update` driven through key sequences, snapshots of
+//! `render` on states fed with canned worker updates (real sweeps of a tiny seeded
+//! config, no threads, no clock), and the worker protocol on its own thread.
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use shatterlab::config::{Activation, Arch, ColorMode, Init, LabConfig, MarkerKind};
+use shatterlab::lab::sweep::sweep;
+use shatterlab::ui::app::{Action, Pairing, Pane, Preset, State, Toggle, update};
+use shatterlab::ui::keys::command_for;
+use shatterlab::ui::theme::Theme;
+use shatterlab::ui::view::render;
+use shatterlab::worker::{DepthView, Job, Side, Update};
+
+fn tiny() -> LabConfig {
+    LabConfig {
+        depth: 4,
+        width: 16,
+        points: 32,
+        nets: 4,
+        ..LabConfig::default()
+    }
+}
+
+fn colour() -> Theme {
+    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
+}
+
+/// Every depth of a sweep of `cfg`, reduced as the worker does.
+fn views(cfg: &LabConfig) -> Vec<DepthView> {
+    let mut out = Vec::new();
+    sweep(cfg, candle_core::Device::Cpu, |r| {
+        out.push(DepthView::new(r, cfg.points));
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    out
+}
+
+/// Plays the worker for `jobs` by hand: each sweep's depths up to its bound (or `max`), then
+/// Done when it got to the end. Compute times are canned.
+fn feed(state: &mut State, jobs: &[Job], max: usize) {
+    for job in jobs {
+        if let Job::Sweep {
+            generation,
+            side,
+            cfg,
+            until,
+        } = job
+        {
+            let limit = until.unwrap_or(usize::MAX).min(max);
+            let all = views(cfg);
+            let total = all.len();
+            for (i, view) in all.into_iter().take(limit).enumerate() {
+                let compute = Duration::from_millis(12 * (i as u64 + 1));
+                let u = Update::Depth {
+                    generation: *generation,
+                    side: *side,
+                    view: Box::new(view),
+                    compute,
+                };
+                assert!(update(state, Action::Worker(u)).is_empty());
+            }
+            if limit >= total {
+                let done = Update::Done {
+                    generation: *generation,
+                    side: *side,
+                    compute: Duration::from_millis(12 * total as u64),
+                };
+                update(state, Action::Worker(done));
+            }
+        }
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    KeyEvent::new(code, modifiers)
+}
+
+/// Presses the keys of `keys` in order through the binding table; returns all jobs.
+fn press(state: &mut State, keys: &str) -> Vec<Job> {
+    keys.chars()
+        .flat_map(|c| {
+            let command =
+                command_for(key(KeyCode::Char(c))).unwrap_or_else(|| panic!("{c:?} is unbound"));
+            update(state, Action::Key(command))
+        })
+        .collect()
+}
+
+/// A state with every depth of the start-up sweep in.
+fn started(cfg: LabConfig, theme: Theme) -> State {
+    let (mut state, jobs) = State::new(cfg, theme);
+    feed(&mut state, &jobs, usize::MAX);
+    state
+}
+
+fn draw(state: &State, width: u16, height: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render(state, f)).unwrap();
+    terminal.backend().clone()
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+// ---- update ------------------------------------------------------------------------
+
+#[test]
+fn start_up_sweeps_the_configured_settings() {
+    let (state, jobs) = State::new(tiny(), colour());
+    assert_eq!(
+        jobs,
+        vec![Job::Sweep {
+            generation: 1,
+            side: Side::A,
+            cfg: tiny(),
+            until: None
+        }]
+    );
+    assert!(state.computing());
+}
+
+#[test]
+fn toggles_restart_with_a_new_generation() {
+    let mut state = started(tiny(), colour());
+    assert!(!state.computing());
+    let jobs = press(&mut state, "s");
+    assert_eq!(state.generation, 2);
+    assert_eq!(state.cfg.arch, Arch::Res);
+    assert!(state.a.depths.is_empty() && state.computing());
+    assert!(
+        matches!(&jobs[..], [Job::Sweep { generation: 2, side: Side::A, cfg, until: None }] if cfg.arch == Arch::Res)
+    );
+
+    press(&mut state, "b");
+    assert!(!state.cfg.bn);
+    press(&mut state, "l");
+    assert_eq!(
+        (state.cfg.init, state.cfg.act),
+        (Init::Ll, Activation::Crelu)
+    );
+    press(&mut state, "l");
+    assert_eq!(
+        (state.cfg.init, state.cfg.act),
+        (Init::He, Activation::Relu)
+    );
+    press(&mut state, "]]");
+    assert_eq!(state.cfg.beta, 2.0);
+    press(&mut state, "[[[");
+    assert_eq!(state.cfg.beta, 0.7);
+    press(&mut state, "++");
+    assert_eq!(state.cfg.depth, 6);
+    press(&mut state, "-");
+    assert_eq!(state.cfg.depth, 5);
+    press(&mut state, "w");
+    assert_eq!(state.cfg.width, 25);
+    press(&mut state, "rr");
+    assert_eq!(state.cfg.seed, 2);
+    assert_eq!(state.generation, 16);
+    let jobs = press(&mut state, "R");
+    assert_eq!(state.cfg, tiny());
+    assert!(matches!(&jobs[..], [Job::Sweep { cfg, .. }] if *cfg == tiny()));
+}
+
+#[test]
+fn updates_of_older_settings_are_dropped() {
+    let (mut state, first) = State::new(tiny(), colour());
+    let second = press(&mut state, "s");
+    feed(&mut state, &first, usize::MAX);
+    assert!(state.a.depths.is_empty(), "a stale sweep reached the panes");
+    assert!(state.computing());
+    feed(&mut state, &second, 2);
+    assert_eq!(state.a.depths.len(), 2);
+    assert_eq!(state.a.compute, Duration::from_millis(24));
+    assert!(state.a.depths.iter().all(|d| d.stats.depth <= 2));
+}
+
+#[test]
+fn pause_and_step_move_the_depth_bound() {
+    let (mut state, jobs) = State::new(tiny(), colour());
+    feed(&mut state, &jobs, 1);
+    let limit = |until| Job::Limit {
+        generation: 1,
+        side: Side::A,
+        until,
+    };
+    assert_eq!(press(&mut state, " "), vec![limit(Some(2))]);
+    assert!(state.paused);
+    assert_eq!(press(&mut state, "."), vec![limit(Some(3))]);
+    assert_eq!(press(&mut state, "."), vec![limit(Some(4))]);
+    // A toggle while paused computes only the first depth of the new settings.
+    let jobs = press(&mut state, "b");
+    assert!(matches!(
+        &jobs[..],
+        [Job::Sweep {
+            generation: 2,
+            until: Some(1),
+            ..
+        }]
+    ));
+    feed(&mut state, &jobs, usize::MAX);
+    assert_eq!(state.a.depths.len(), 1);
+    let resume = press(&mut state, " ");
+    assert_eq!(
+        resume,
+        vec![Job::Limit {
+            generation: 2,
+            side: Side::A,
+            until: None
+        }]
+    );
+    assert!(!state.paused);
+}
+
+#[test]
+fn ab_view_flips_the_last_toggle_and_cancels_b_when_left() {
+    let mut state = started(tiny(), colour());
+    let jobs = press(&mut state, "a");
+    assert_eq!(state.pairing, Pairing::Flipped(Toggle::Skip));
+    let b_cfg = Toggle::Skip.apply(&tiny());
+    assert!(
+        matches!(&jobs[..], [Job::Sweep { side: Side::A, .. }, Job::Sweep { side: Side::B, cfg, .. }] if *cfg == b_cfg)
+    );
+    let jobs = press(&mut state, "b");
+    assert_eq!(state.pairing, Pairing::Flipped(Toggle::Bn));
+    assert!(!state.cfg.bn);
+    assert!(matches!(&jobs[1], Job::Sweep { side: Side::B, cfg, .. } if cfg.bn));
+    let jobs = press(&mut state, "a");
+    assert!(state.b.is_none());
+    assert!(matches!(
+        &jobs[..],
+        [
+            Job::Sweep { side: Side::A, .. },
+            Job::Cancel { side: Side::B, .. }
+        ]
+    ));
+}
+
+#[test]
+fn views_focus_zoom_and_overlays() {
+    let mut state = started(tiny(), colour());
+    let tab = command_for(key(KeyCode::Tab)).unwrap();
+    assert!(update(&mut state, Action::Key(tab)).is_empty());
+    assert_eq!(state.focus, Pane::Acf);
+    assert!(press(&mut state, "z").is_empty());
+    assert!(state.zoomed);
+    assert!(press(&mut state, "?").is_empty());
+    assert!(state.help);
+    assert!(
+        press(&mut state, "s").is_empty(),
+        "keys under the help overlay do nothing"
+    );
+    let esc = command_for(key(KeyCode::Esc)).unwrap();
+    update(&mut state, Action::Key(esc));
+    assert!(!state.help && state.zoomed);
+    update(&mut state, Action::Key(esc));
+    assert!(!state.zoomed);
+    let left = command_for(key(KeyCode::Left)).unwrap();
+    update(&mut state, Action::Key(left));
+    assert_eq!(state.shown_depth(), 3);
+    press(&mut state, "q");
+    assert!(state.quit);
+}
+
+#[test]
+fn presets_set_the_figures_settings() {
+    let mut state = started(tiny(), colour());
+    let jobs = press(&mut state, "4");
+    assert_eq!(state.preset, Some(Preset::Fig2c));
+    assert_eq!(
+        (state.cfg.arch, state.cfg.depth, state.cfg.beta),
+        (Arch::Res, 50, 0.1)
+    );
+    assert_eq!((state.focus, state.zoomed), (Pane::Acf, true));
+    assert_eq!(state.cfg.width, 16, "presets keep the sizes");
+    assert_eq!(jobs.len(), 1);
+    let jobs = press(&mut state, "1");
+    assert_eq!(state.pairing, Pairing::Fig1);
+    assert!(
+        matches!(&jobs[1], Job::Sweep { side: Side::B, cfg, .. } if cfg.arch == Arch::Res && cfg.depth == 50)
+    );
+    press(&mut state, "s");
+    assert_eq!((state.preset, state.pairing), (None, Pairing::Single));
+}
+
+// ---- snapshots ---------------------------------------------------------------------
+
+#[test]
+fn snapshot_start_up() {
+    let state = started(tiny(), colour());
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("start_up_{w}x{h}"), draw(&state, w, h));
+    }
+    let (mut computing, jobs) = State::new(tiny(), colour());
+    feed(&mut computing, &jobs, 2);
+    insta::assert_snapshot!("start_up_streaming_80x24", draw(&computing, 80, 24));
+}
+
+#[test]
+fn snapshot_each_pane_zoomed() {
+    let mut state = started(tiny(), colour());
+    for pane in Pane::ALL {
+        state.focus = pane;
+        state.zoomed = true;
+        for (w, h) in SIZES {
+            insta::assert_snapshot!(
+                format!("zoom_{pane:?}_{w}x{h}").to_lowercase(),
+                draw(&state, w, h)
+            );
+        }
+    }
+    state.focus = Pane::Depth;
+    press(&mut state, "y");
+    insta::assert_snapshot!("zoom_depth_log_80x24", draw(&state, 80, 24));
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut state = started(tiny(), colour());
+    press(&mut state, "?");
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("help_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+#[test]
+fn snapshot_ab_view() {
+    let mut state = started(tiny(), colour());
+    let jobs = press(&mut state, "a");
+    feed(&mut state, &jobs, usize::MAX);
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("ab_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+#[test]
+fn snapshot_figure_1() {
+    let mut state = started(tiny(), colour());
+    let jobs = press(&mut state, "1");
+    feed(&mut state, &jobs, usize::MAX);
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("figure1_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+#[test]
+fn snapshot_too_small() {
+    let state = started(tiny(), colour());
+    insta::assert_snapshot!("too_small_79x24", draw(&state, 79, 24));
+    insta::assert_snapshot!("too_small_40x10", draw(&state, 40, 10));
+}
+
+#[test]
+fn snapshot_no_color_heatmap() {
+    let theme = Theme::new(ColorMode::Auto, MarkerKind::Braille, Some("1"), None);
+    let mut state = started(tiny(), theme);
+    state.focus = Pane::Heatmap;
+    state.zoomed = true;
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        let text = backend.to_string();
+        assert!(!text.contains('▀'), "half blocks need colour");
+        assert!(text.contains('█'), "the diagonal is fully correlated");
+        insta::assert_snapshot!(format!("no_color_heatmap_{w}x{h}"), backend);
+    }
+}
+
+// ---- worker ------------------------------------------------------------------------
+
+/// The real worker thread: streaming, the depth bound, and supersession by a newer job.
+#[test]
+fn worker_streams_pauses_and_is_superseded() {
+    let (job_tx, job_rx) = tokio::sync::mpsc::channel(8);
+    let (update_tx, mut updates) = tokio::sync::mpsc::channel(64);
+    shatterlab::worker::spawn(job_rx, update_tx).unwrap();
+    let send = |job| job_tx.blocking_send(job).unwrap();
+    let mut next = || updates.blocking_recv().expect("worker alive");
+
+    send(Job::Sweep {
+        generation: 1,
+        side: Side::B,
+        cfg: tiny(),
+        until: Some(2),
+    });
+    for depth in 1..=2 {
+        match next() {
+            Update::Depth {
+                generation: 1,
+                side: Side::B,
+                view,
+                ..
+            } => assert_eq!(view.stats.depth, depth),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Held at depth 2 until the bound moves.
+    send(Job::Limit {
+        generation: 1,
+        side: Side::B,
+        until: None,
+    });
+    let expected = views(&tiny());
+    for depth in 3..=4 {
+        match next() {
+            Update::Depth { view, .. } => assert_eq!(*view, expected[depth - 1]),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(matches!(next(), Update::Done { generation: 1, .. }));
+
+    // A long sweep held at depth 1 is abandoned for a newer generation.
+    let long = LabConfig {
+        depth: 1000,
+        ..tiny()
+    };
+    send(Job::Sweep {
+        generation: 2,
+        side: Side::A,
+        cfg: long,
+        until: Some(1),
+    });
+    assert!(matches!(next(), Update::Depth { generation: 2, .. }));
+    send(Job::Sweep {
+        generation: 3,
+        side: Side::A,
+        cfg: tiny(),
+        until: None,
+    });
+    let mut depths = 0;
+    loop {
+        match next() {
+            Update::Depth { generation: 3, .. } => depths += 1,
+            Update::Done { generation: 3, .. } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(depths, 4);
+
+    // A bound at the last depth does not hold the sweep back from finishing.
+    send(Job::Sweep {
+        generation: 4,
+        side: Side::A,
+        cfg: tiny(),
+        until: Some(4),
+    });
+    for _ in 1..=4 {
+        assert!(matches!(next(), Update::Depth { generation: 4, .. }));
+    }
+    assert!(matches!(next(), Update::Done { generation: 4, .. }));
+}
+
+/// With colour the heatmap is half blocks whose two colours are the two pixels' values:
+/// the top-left cell holds the diagonal, fully correlated, at the hot end of the scale.
+#[test]
+fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
+    let mut state = started(tiny(), colour());
+    state.focus = Pane::Heatmap;
+    state.zoomed = true;
+    let backend = draw(&state, 80, 24);
+    let corner = &backend.buffer()[(1, 1)];
+    assert_eq!(corner.symbol(), "▀");
+    assert_eq!(Some(corner.fg), state.theme.heat(1.0));
+}
+
+/// A key that would leave the valid settings (here the memory bound of differentiating
+/// through batch norm) is refused with the reason, and nothing restarts.
+#[test]
+fn invalid_settings_are_refused_with_the_reason() {
+    let cfg = LabConfig {
+        bn_grad: shatterlab::config::BnGrad::Through,
+        points: 512,
+        nets: 4,
+        width: 200,
+        ..tiny()
+    };
+    cfg.validate().unwrap();
+    let (mut state, _) = State::new(cfg.clone(), colour());
+    assert!(press(&mut state, "w").is_empty());
+    assert!(press(&mut state, "l").is_empty(), "CReLU doubles the width");
+    assert_eq!((state.cfg.clone(), state.generation), (cfg, 1));
+    assert!(
+        state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("bn_grad")),
+        "{:?}",
+        state.notice
+    );
+    assert_eq!(press(&mut state, "r").len(), 1);
+    assert_eq!(state.notice, None);
+}

@@ -1,0 +1,129 @@
+//! The real binary in a pseudo-terminal (util-linux `script`), its output replayed into a
+//! vt100 emulator: the panes appear, keys work, and `q` exits with status 0 after leaving
+//! the alternate screen. Every wait polls the output against a generous deadline; nothing
+//! sleeps.
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
+
+/// The pty's output so far, fed by a reader thread, and the screen it draws.
+struct Screen {
+    chunks: mpsc::Receiver<Vec<u8>>,
+    raw: Vec<u8>,
+    vt: vt100::Parser,
+}
+
+impl Screen {
+    /// Reads until `done` holds for the screen, or panics at the deadline.
+    fn wait_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        let end = Instant::now() + DEADLINE;
+        while !done(self) {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => {
+                    self.vt.process(&chunk);
+                    self.raw.extend_from_slice(&chunk);
+                }
+                Err(_) => panic!("never saw {what}; screen:\n{}", self.text()),
+            }
+        }
+    }
+
+    /// Waits until the screen shows every one of `needles`.
+    fn wait_for(&mut self, needles: &[&str]) {
+        self.wait_until(&format!("{needles:?}"), |s| {
+            needles.iter().all(|n| s.text().contains(n))
+        });
+    }
+
+    fn text(&self) -> String {
+        self.vt.screen().contents()
+    }
+
+    fn raw_contains(&self, needle: &str) -> bool {
+        String::from_utf8_lossy(&self.raw).contains(needle)
+    }
+}
+
+#[test]
+fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner = format!(
+        "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3"
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-f", "-e", "-c", &inner, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the binary in a pseudo-terminal");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, chunks) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Screen {
+        chunks,
+        raw: Vec::new(),
+        vt: vt100::Parser::new(
+            NonZeroU16::new(24).unwrap(),
+            NonZeroU16::new(80).unwrap(),
+            0,
+        ),
+    };
+    let mut keys = child.stdin.take().unwrap();
+    let mut send = |k: &str| {
+        keys.write_all(k.as_bytes()).unwrap();
+        keys.flush().unwrap();
+    };
+
+    screen.wait_for(&[
+        "gradient",
+        "autocorrelation",
+        "correlation",
+        "activity",
+        " 6/6 ",
+    ]);
+    assert!(
+        screen.raw_contains("\x1b[?1049h"),
+        "the lab uses the alternate screen"
+    );
+    send("?");
+    screen.wait_for(&["reproduce this screen", "--seed 3"]);
+    send("\x1b");
+    screen.wait_until("the help closed", |s| {
+        !s.text().contains("reproduce this screen")
+    });
+    send("s");
+    screen.wait_for(&["res+BN", " 6/6 "]);
+    send("q");
+
+    let (done_tx, done) = mpsc::channel::<ExitStatus>();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait().unwrap());
+    });
+    let status = done.recv_timeout(DEADLINE).expect("q quits");
+    screen.wait_until("the alternate screen left", |s| {
+        !s.vt.screen().alternate_screen()
+    });
+    assert!(status.success(), "exit status {status}");
+    assert!(screen.raw_contains(LEAVE_ALTERNATE_SCREEN));
+    assert!(
+        !screen.text().contains("gradient"),
+        "the main screen is back, nothing drawn on it"
+    );
+}
