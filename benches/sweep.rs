@@ -24,7 +24,9 @@ fn sweeps(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("sweep");
     group.sample_size(10);
-    group.bench_function("forward_ff_bn_depths1-200_nets20", |b| b.iter(|| full_sweep(&paper)));
+    group.bench_function("forward_ff_bn_depths1-200_nets20", |b| {
+        b.iter(|| full_sweep(&paper))
+    });
 
     // Reverse mode needs one backward pass per depth (quadratic in depth), so compare both
     // on one net up to depth 50; the ratio carries over per net.
@@ -33,7 +35,9 @@ fn sweeps(c: &mut Criterion) {
         nets: 1,
         ..paper.clone()
     };
-    group.bench_function("forward_ff_bn_depths1-50_net1", |b| b.iter(|| full_sweep(&one)));
+    group.bench_function("forward_ff_bn_depths1-50_net1", |b| {
+        b.iter(|| full_sweep(&one))
+    });
     let grid = one.grid();
     let graph = NetGraph::draw(&one, 0, one.depth).expect("net draws");
     group.bench_function("autograd_ff_bn_depths1-50_net1", |b| {

@@ -211,7 +211,10 @@ fn f32_overflow_in_deep_batch_norm_nets_is_flagged() {
     })
     .unwrap();
     assert!(!flags[0], "depth 1 cannot overflow");
-    assert!(flags[399], "BN gradients grow geometrically: f32 overflows by depth 400");
+    assert!(
+        flags[399],
+        "BN gradients grow geometrically: f32 overflows by depth 400"
+    );
     let f64_cfg = LabConfig {
         dtype: Precision::F64,
         ..cfg

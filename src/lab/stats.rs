@@ -119,7 +119,11 @@ pub fn pair_correlations(grads: &[f64], points: usize) -> PairCorrelations {
         for p in (0..points).rev() {
             suffix[p] = suffix[p + 1] + u[p];
         }
-        far += u.iter().enumerate().map(|(p, up)| up * suffix[(p + gap).min(points)]).sum::<f64>();
+        far += u
+            .iter()
+            .enumerate()
+            .map(|(p, up)| up * suffix[(p + gap).min(points)])
+            .sum::<f64>();
     }
     PairCorrelations {
         second_moment: diag.iter().sum::<f64>() / points as f64,
@@ -181,7 +185,8 @@ pub fn activity(active: &[bool], points: usize, units: usize) -> Activity {
             saturated += usize::from(on == 0 || on == points);
             let fraction = on as f64 / points as f64;
             fraction_sum += fraction;
-            fraction_histogram[((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
+            fraction_histogram
+                [((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
         }
     }
     Activity {
@@ -273,9 +278,14 @@ mod tests {
     #[test]
     fn pair_correlations_summarise_the_correlation_matrix() {
         let points = 9;
-        let grads: Vec<f64> = (0..4 * points).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+        let grads: Vec<f64> = (0..4 * points)
+            .map(|i| ((i * 7919) % 13) as f64 - 6.0)
+            .collect();
         let corr = correlation(&second_moments(&grads, points), points);
-        let neighbour = (0..points - 1).map(|p| corr[p * points + p + 1]).sum::<f64>() / 8.0;
+        let neighbour = (0..points - 1)
+            .map(|p| corr[p * points + p + 1])
+            .sum::<f64>()
+            / 8.0;
         let far: Vec<f64> = (0..points)
             .flat_map(|p| (p + 4..points).map(move |q| (p, q)))
             .map(|(p, q)| corr[p * points + q])
