@@ -6,3 +6,4 @@ pub mod config;
 pub mod lab;
 pub mod nets;
 pub mod output;
+pub mod train;
