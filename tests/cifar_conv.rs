@@ -23,7 +23,12 @@ fn nonlinearity(cfg: ConvNetConfig) -> f64 {
     let gap = ((f(&(&a + &b).expect("add")) - &fa).expect("sub") - f(&b))
         .and_then(|t| t + f(&zero))
         .expect("combine");
-    let max = |t: &Tensor| t.abs().and_then(|t| t.max_all()).and_then(|t| t.to_scalar::<f64>()).expect("max");
+    let max = |t: &Tensor| {
+        t.abs()
+            .and_then(|t| t.max_all())
+            .and_then(|t| t.to_scalar::<f64>())
+            .expect("max")
+    };
     let scale = max(&fa);
     assert!(scale > 1e-3, "output vanished: {scale}");
     max(&gap) / scale
@@ -59,7 +64,8 @@ fn he_relu_nets_are_not_linear() {
 fn a_seed_fixes_the_weights() {
     let c = cfg(ConvInit::He, Activation::Crelu, true);
     let out = |seed| {
-        let net = ConvNet::new(&c, seed, DType::F64, &Device::Cpu, Arc::new(CandleConv)).expect("net");
+        let net =
+            ConvNet::new(&c, seed, DType::F64, &Device::Cpu, Arc::new(CandleConv)).expect("net");
         net.forward(&images(2), Mode::Eval)
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f64>())

@@ -37,7 +37,13 @@ fn directory_load_has_labels_in_range_and_the_documented_pixel_stats() {
     let data = Cifar::load_dir(&data_dir()).expect("shared directory loads");
     assert_eq!(data.train.len(), 20_000);
     assert_eq!(data.test.len(), 10_000);
-    assert!(data.train.labels.iter().chain(&data.test.labels).all(|&l| l <= 9));
+    assert!(
+        data.train
+            .labels
+            .iter()
+            .chain(&data.test.labels)
+            .all(|&l| l <= 9)
+    );
 
     // The test split is complete here: its statistics match the README to its rounding.
     let (mean, std) = data.test.channel_stats(data.test.len());
@@ -77,20 +83,34 @@ fn malformed_files_are_rejected_naming_the_file() {
 
     let truncated = write(tmp.path(), "truncated.bin", &good[..good.len() - 100]);
     let e = Dataset::load_file(&truncated).unwrap_err().to_string();
-    assert!(e.contains("truncated.bin") && e.contains("3073-byte record"), "{e}");
+    assert!(
+        e.contains("truncated.bin") && e.contains("3073-byte record"),
+        "{e}"
+    );
 
     let mut longer = good.clone();
     longer.extend([1, 2, 3]);
     let wrong = write(tmp.path(), "wrong_size.bin", &longer);
     let e = Dataset::load_file(&wrong).unwrap_err().to_string();
-    assert!(e.contains("wrong_size.bin") && e.contains(&longer.len().to_string()), "{e}");
+    assert!(
+        e.contains("wrong_size.bin") && e.contains(&longer.len().to_string()),
+        "{e}"
+    );
 
     let empty = write(tmp.path(), "empty.bin", &[]);
-    assert!(Dataset::load_file(&empty).unwrap_err().to_string().contains("empty.bin"));
+    assert!(
+        Dataset::load_file(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty.bin")
+    );
 
     let bad_label = write(tmp.path(), "label.bin", &records(&[3, 10, 2]));
     let e = Dataset::load_file(&bad_label).unwrap_err().to_string();
-    assert!(e.contains("label.bin") && e.contains("record 1 has label 10"), "{e}");
+    assert!(
+        e.contains("label.bin") && e.contains("record 1 has label 10"),
+        "{e}"
+    );
 
     let missing = tmp.path().join("data_batch_9.bin");
     let e = format!("{:#}", Dataset::load_file(&missing).unwrap_err());
@@ -98,7 +118,10 @@ fn malformed_files_are_rejected_naming_the_file() {
 
     // A directory without the batches names the file it looked for.
     let e = Cifar::load_dir(tmp.path()).unwrap_err().to_string();
-    assert!(e.contains("data_batch_1.bin") && e.contains(&tmp.path().display().to_string()), "{e}");
+    assert!(
+        e.contains("data_batch_1.bin") && e.contains(&tmp.path().display().to_string()),
+        "{e}"
+    );
 
     // A present training batch but a missing test batch names the test file.
     write(tmp.path(), "data_batch_1.bin", &good);

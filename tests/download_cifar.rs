@@ -25,7 +25,10 @@ const FILES: [&str; 6] = [
 /// Two valid records per file, labels from `i`.
 fn records(i: usize) -> Vec<u8> {
     (0..2)
-        .flat_map(|r| std::iter::once(((i + r) % 10) as u8).chain(std::iter::repeat_n(r as u8, RECORD_BYTES - 1)))
+        .flat_map(|r| {
+            std::iter::once(((i + r) % 10) as u8)
+                .chain(std::iter::repeat_n(r as u8, RECORD_BYTES - 1))
+        })
         .collect()
 }
 
@@ -39,21 +42,33 @@ fn archive(extra: Option<(&[u8], tar::EntryType)>) -> Vec<u8> {
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, format!("cifar-10-batches-bin/{name}"), data.as_slice())
-            .expect("append");
+        b.append_data(
+            &mut h,
+            format!("cifar-10-batches-bin/{name}"),
+            data.as_slice(),
+        )
+        .expect("append");
     }
     if let Some((name, kind)) = extra {
         // Written by hand: the tar crate refuses to build unsafe names.
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..name.len()].copy_from_slice(name);
         h.set_entry_type(kind);
-        h.set_size(if kind == tar::EntryType::Regular { 4 } else { 0 });
+        h.set_size(if kind == tar::EntryType::Regular {
+            4
+        } else {
+            0
+        });
         if kind == tar::EntryType::Symlink {
             h.set_link_name("/etc/passwd").expect("link name");
         }
         h.set_mode(0o644);
         h.set_cksum();
-        let body: &[u8] = if kind == tar::EntryType::Regular { b"evil" } else { b"" };
+        let body: &[u8] = if kind == tar::EntryType::Regular {
+            b"evil"
+        } else {
+            b""
+        };
         b.append(&h, body).expect("append raw");
     }
     b.into_inner().expect("tar").finish().expect("gzip")
@@ -87,7 +102,10 @@ struct Server {
 fn serve(body: Vec<u8>, replies: Vec<Reply>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
-    let url = format!("http://{}/cifar-10-binary.tar.gz", listener.local_addr().expect("addr"));
+    let url = format!(
+        "http://{}/cifar-10-binary.tar.gz",
+        listener.local_addr().expect("addr")
+    );
     let ranges = Arc::new(Mutex::new(Vec::new()));
     let log = ranges.clone();
     std::thread::spawn(move || {
@@ -107,7 +125,12 @@ fn serve(body: Vec<u8>, replies: Vec<Reply>) -> Server {
     Server { url, ranges }
 }
 
-fn answer(stream: TcpStream, body: &[u8], reply: Reply, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn answer(
+    stream: TcpStream,
+    body: &[u8],
+    reply: Reply,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -125,11 +148,24 @@ fn answer(stream: TcpStream, body: &[u8], reply: Reply, log: &Mutex<Vec<String>>
     }
     log.lock().expect("log").push(range.clone());
     let rest = &body[start.min(body.len())..];
-    let status = if range.is_empty() { "200 OK" } else { "206 Partial Content" };
+    let status = if range.is_empty() {
+        "200 OK"
+    } else {
+        "206 Partial Content"
+    };
     let mut out = stream;
-    write!(out, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", rest.len())?;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        rest.len()
+    )?;
     if !range.is_empty() {
-        write!(out, "Content-Range: bytes {start}-{}/{}\r\n", body.len() - 1, body.len())?;
+        write!(
+            out,
+            "Content-Range: bytes {start}-{}/{}\r\n",
+            body.len() - 1,
+            body.len()
+        )?;
     }
     out.write_all(b"\r\n")?;
     match reply {
@@ -150,7 +186,11 @@ fn quick() -> Retry {
 /// Names left in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -161,7 +201,13 @@ fn a_good_archive_is_verified_and_unpacked() {
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Full]);
     let root = tempfile::tempdir().expect("tmp");
-    let dest = download(&source_for(server.url.clone(), &body), root.path(), quick(), |_| {}).expect("download");
+    let dest = download(
+        &source_for(server.url.clone(), &body),
+        root.path(),
+        quick(),
+        |_| {},
+    )
+    .expect("download");
     assert_eq!(dest, root.path().join("cifar-10-batches-bin"));
     assert_eq!(listing(root.path()), ["cifar-10-batches-bin"]);
     let data = Cifar::load_dir(&dest).expect("unpacked data loads");
@@ -178,9 +224,16 @@ fn a_checksum_mismatch_is_rejected_and_cleaned_up() {
     let root = tempfile::tempdir().expect("tmp");
     let mut source = source_for(server.url, &body);
     source.sha256 = "0".repeat(64);
-    let e = format!("{:#}", download(&source, root.path(), quick(), |_| {}).unwrap_err());
+    let e = format!(
+        "{:#}",
+        download(&source, root.path(), quick(), |_| {}).unwrap_err()
+    );
     assert!(e.contains("SHA-256 checksum mismatch"), "{e}");
-    assert!(listing(root.path()).is_empty(), "left behind: {:?}", listing(root.path()));
+    assert!(
+        listing(root.path()).is_empty(),
+        "left behind: {:?}",
+        listing(root.path())
+    );
 }
 
 #[test]
@@ -207,8 +260,14 @@ fn a_transfer_that_keeps_failing_gives_up_and_keeps_only_the_part_file() {
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Truncated]);
     let root = tempfile::tempdir().expect("tmp");
-    let e = format!("{:#}", download(&source_for(server.url, &body), root.path(), quick(), |_| {}).unwrap_err());
-    assert!(e.contains("failed after 3 attempts") && e.contains("run again to resume"), "{e}");
+    let e = format!(
+        "{:#}",
+        download(&source_for(server.url, &body), root.path(), quick(), |_| {}).unwrap_err()
+    );
+    assert!(
+        e.contains("failed after 3 attempts") && e.contains("run again to resume"),
+        "{e}"
+    );
     assert_eq!(listing(root.path()), ["cifar-10-binary.tar.gz.part"]);
 }
 
@@ -217,16 +276,27 @@ fn unsafe_entries_are_refused_and_nothing_is_unpacked() {
     let cases: [(&[u8], tar::EntryType, &str); 3] = [
         (b"../evil.bin", tar::EntryType::Regular, "ParentDir"),
         (b"/tmp/evil.bin", tar::EntryType::Regular, "RootDir"),
-        (b"cifar-10-batches-bin/link", tar::EntryType::Symlink, "Symlink"),
+        (
+            b"cifar-10-batches-bin/link",
+            tar::EntryType::Symlink,
+            "Symlink",
+        ),
     ];
     for (name, kind, why) in cases {
         let body = archive(Some((name, kind)));
         let server = serve(body.clone(), vec![Reply::Full]);
         let root = tempfile::tempdir().expect("tmp");
         let inner = root.path().join("data");
-        let e = format!("{:#}", download(&source_for(server.url, &body), &inner, quick(), |_| {}).unwrap_err());
+        let e = format!(
+            "{:#}",
+            download(&source_for(server.url, &body), &inner, quick(), |_| {}).unwrap_err()
+        );
         assert!(e.contains("unsafe archive") && e.contains(why), "{e}");
-        assert!(listing(&inner).is_empty(), "left behind: {:?}", listing(&inner));
+        assert!(
+            listing(&inner).is_empty(),
+            "left behind: {:?}",
+            listing(&inner)
+        );
         assert_eq!(listing(root.path()), ["data"], "escaped the data directory");
     }
 }
@@ -247,7 +317,8 @@ fn the_cli_reports_a_mismatch_in_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("error: ") && last.contains("expected 170052171: not the CIFAR-10 archive"),
+        last.starts_with("error: ")
+            && last.contains("expected 170052171: not the CIFAR-10 archive"),
         "{stderr}"
     );
     assert!(listing(root.path()).is_empty());

@@ -51,7 +51,9 @@ impl Rectify {
         let (y, dy) = if self.batch_norm {
             let mu = val.mean_keepdim(1)?;
             let centred = val.broadcast_sub(&mu)?;
-            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?.sqrt()?.recip()?;
+            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?
+                .sqrt()?
+                .recip()?;
             let y = centred.broadcast_mul(&inv_std)?;
             let inv_std = inv_std.unsqueeze(1)?;
             let dy = if self.through_stats {
@@ -197,4 +199,3 @@ impl CustomOp1 for Rectify {
         }
     }
 }
-

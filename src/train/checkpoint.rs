@@ -27,9 +27,18 @@ fn all_vars(trainer: &Trainer) -> Vec<(String, Var)> {
 /// Writes `trainer`'s state (best taken at an epoch's end) for run `run` to `path`.
 pub fn save(trainer: &Trainer, run: &str, path: &Path) -> anyhow::Result<()> {
     let meta = HashMap::from([
-        (CONFIG_KEY.to_string(), serde_json::to_string(trainer.config())?),
-        (PROGRESS_KEY.to_string(), serde_json::to_string(trainer.progress())?),
-        (OPT_STEPS_KEY.to_string(), trainer.optimizer().steps().to_string()),
+        (
+            CONFIG_KEY.to_string(),
+            serde_json::to_string(trainer.config())?,
+        ),
+        (
+            PROGRESS_KEY.to_string(),
+            serde_json::to_string(trainer.progress())?,
+        ),
+        (
+            OPT_STEPS_KEY.to_string(),
+            trainer.optimizer().steps().to_string(),
+        ),
         (RUN_KEY.to_string(), run.to_string()),
     ]);
     let tensors: Vec<(String, Tensor)> = all_vars(trainer)
@@ -49,19 +58,34 @@ pub struct Restored {
 
 /// Rebuilds the run saved in `path` on `data`.
 pub fn load(path: &Path, data: Arc<Cifar>, device: Device) -> anyhow::Result<Restored> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let bad = |what: &str| anyhow::anyhow!("invalid checkpoint {}: {what}", path.display());
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e.to_string()))?;
-    let meta = header.metadata().as_ref().ok_or_else(|| bad("no metadata"))?;
-    let field = |key: &str| meta.get(key).ok_or_else(|| bad(&format!("no {key} in its metadata")));
-    let cfg: TrainConfig = serde_json::from_str(field(CONFIG_KEY)?).map_err(|e| bad(&e.to_string()))?;
-    let progress: Progress = serde_json::from_str(field(PROGRESS_KEY)?).map_err(|e| bad(&e.to_string()))?;
-    let opt_steps: u64 = field(OPT_STEPS_KEY)?.parse().map_err(|_| bad("optimizer_steps is not an integer"))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e.to_string()))?;
+    let meta = header
+        .metadata()
+        .as_ref()
+        .ok_or_else(|| bad("no metadata"))?;
+    let field = |key: &str| {
+        meta.get(key)
+            .ok_or_else(|| bad(&format!("no {key} in its metadata")))
+    };
+    let cfg: TrainConfig =
+        serde_json::from_str(field(CONFIG_KEY)?).map_err(|e| bad(&e.to_string()))?;
+    let progress: Progress =
+        serde_json::from_str(field(PROGRESS_KEY)?).map_err(|e| bad(&e.to_string()))?;
+    let opt_steps: u64 = field(OPT_STEPS_KEY)?
+        .parse()
+        .map_err(|_| bad("optimizer_steps is not an integer"))?;
     let run = field(RUN_KEY)?.clone();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(|e| bad(&e.to_string()))?;
+    let tensors =
+        candle_core::safetensors::load_buffer(&bytes, &device).map_err(|e| bad(&e.to_string()))?;
     let mut trainer = Trainer::new(cfg, data, device)?;
     for (name, var) in all_vars(&trainer) {
-        let t = tensors.get(&name).ok_or_else(|| bad(&format!("tensor {name} is missing")))?;
+        let t = tensors
+            .get(&name)
+            .ok_or_else(|| bad(&format!("tensor {name} is missing")))?;
         var.set(&t.to_dtype(var.dtype())?)
             .map_err(|e| bad(&format!("tensor {name}: {e}")))?;
     }

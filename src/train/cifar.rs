@@ -45,7 +45,8 @@ impl Dataset {
     pub fn load_file(path: &Path) -> anyhow::Result<Self> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read CIFAR-10 file {}", path.display()))?;
-        Self::parse(&bytes).map_err(|e| anyhow::anyhow!("invalid CIFAR-10 file {}: {e}", path.display()))
+        Self::parse(&bytes)
+            .map_err(|e| anyhow::anyhow!("invalid CIFAR-10 file {}: {e}", path.display()))
     }
 
     /// Parses the records of one file's bytes; the error says what is wrong, without the name.
@@ -100,7 +101,9 @@ impl Dataset {
     /// Images per class.
     pub fn class_counts(&self) -> [usize; CLASSES] {
         let mut counts = [0; CLASSES];
-        self.labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
+        self.labels
+            .iter()
+            .for_each(|&l| counts[usize::from(l)] += 1);
         counts
     }
 
@@ -232,7 +235,12 @@ pub struct Batch {
 }
 
 /// Assembles the images at `indices`; with `rng`, each is randomly shifted and flipped.
-pub fn make_batch(data: &Dataset, indices: &[usize], norm: &Normalizer, mut rng: Option<&mut ChaCha8Rng>) -> Batch {
+pub fn make_batch(
+    data: &Dataset,
+    indices: &[usize],
+    norm: &Normalizer,
+    mut rng: Option<&mut ChaCha8Rng>,
+) -> Batch {
     let mut inputs = vec![0f32; indices.len() * IMAGE_BYTES];
     for (&i, out) in indices.iter().zip(inputs.chunks_exact_mut(IMAGE_BYTES)) {
         let aug = rng.as_deref_mut().map(Augment::sample).unwrap_or_default();
@@ -264,7 +272,11 @@ mod tests {
 
     #[test]
     fn parse_rejects_bad_sizes_and_labels() {
-        assert!(Dataset::parse(&[]).unwrap_err().contains("multiple of the 3073-byte"));
+        assert!(
+            Dataset::parse(&[])
+                .unwrap_err()
+                .contains("multiple of the 3073-byte")
+        );
         let mut two = record(3, 7);
         two.extend(record(9, 1));
         let d = Dataset::parse(&two).unwrap();
@@ -272,7 +284,10 @@ mod tests {
         assert_eq!(d.image(1), &[1u8; IMAGE_BYTES][..]);
         assert!(Dataset::parse(&two[..two.len() - 1]).is_err());
         two[RECORD_BYTES] = 10;
-        assert_eq!(Dataset::parse(&two).unwrap_err(), "record 1 has label 10, expected 0..=9");
+        assert_eq!(
+            Dataset::parse(&two).unwrap_err(),
+            "record 1 has label 10, expected 0..=9"
+        );
     }
 
     #[test]
@@ -284,14 +299,41 @@ mod tests {
             std: [1.0; 3],
         };
         let mut out = vec![0f32; IMAGE_BYTES];
-        write_image(&img, &norm, Augment { dx: 2, dy: 1, flip: false }, &mut out);
+        write_image(
+            &img,
+            &norm,
+            Augment {
+                dx: 2,
+                dy: 1,
+                flip: false,
+            },
+            &mut out,
+        );
         assert_eq!(out[SIDE + 2], 100.0);
         assert_eq!(out.iter().filter(|v| **v != 0.0).count(), 1);
-        write_image(&img, &norm, Augment { dx: 0, dy: 0, flip: true }, &mut out);
+        write_image(
+            &img,
+            &norm,
+            Augment {
+                dx: 0,
+                dy: 0,
+                flip: true,
+            },
+            &mut out,
+        );
         assert_eq!(out[SIDE - 1], 100.0);
         // Shifted-in pixels are 0 even when the source would not be.
         let ones = vec![255u8; IMAGE_BYTES];
-        write_image(&ones, &norm, Augment { dx: -4, dy: 0, flip: false }, &mut out);
+        write_image(
+            &ones,
+            &norm,
+            Augment {
+                dx: -4,
+                dy: 0,
+                flip: false,
+            },
+            &mut out,
+        );
         assert_eq!(out[SIDE - 1], 0.0);
         assert_eq!(out[SIDE - 5], 255.0);
     }

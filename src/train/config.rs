@@ -62,7 +62,9 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Checks every setting; the error names the flag and what it expects.
     pub fn validate(&self) -> Result<(), String> {
-        self.net.validate().map_err(|e| format!("{e} (flag --depth/--init/--act)"))?;
+        self.net
+            .validate()
+            .map_err(|e| format!("{e} (flag --depth/--init/--act)"))?;
         let check = |ok: bool, flag: &str, value: String, expected: &str| {
             if ok {
                 Ok(())
@@ -82,15 +84,30 @@ impl TrainConfig {
             self.momentum.to_string(),
             "a number in [0, 1)",
         )?;
-        check((1..=4096).contains(&self.batch), "batch", self.batch.to_string(), "an integer in 1..=4096")?;
-        check((1..=10_000).contains(&self.epochs), "epochs", self.epochs.to_string(), "an integer in 1..=10000")?;
+        check(
+            (1..=4096).contains(&self.batch),
+            "batch",
+            self.batch.to_string(),
+            "an integer in 1..=4096",
+        )?;
+        check(
+            (1..=10_000).contains(&self.epochs),
+            "epochs",
+            self.epochs.to_string(),
+            "an integer in 1..=10000",
+        )?;
         if let Some(n) = self.train_subset {
             check(n >= 1, "train-subset", n.to_string(), "an integer >= 1")?;
         }
         if let Some(n) = self.test_subset {
             check(n >= 1, "test-subset", n.to_string(), "an integer >= 1")?;
         }
-        check(self.log_every >= 1, "log-every", self.log_every.to_string(), "an integer >= 1")?;
+        check(
+            self.log_every >= 1,
+            "log-every",
+            self.log_every.to_string(),
+            "an integer >= 1",
+        )?;
         check(
             self.plateau_factor > 0.0 && self.plateau_factor <= 1.0,
             "plateau-factor",

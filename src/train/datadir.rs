@@ -13,7 +13,10 @@ pub const BATCHES_DIR: &str = "cifar-10-batches-bin";
 
 /// The data root from the flag, else the environment (read through `env`, so tests need not
 /// touch the process's own).
-pub fn data_root(flag: Option<&Path>, env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<PathBuf> {
+pub fn data_root(
+    flag: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir.to_path_buf());
     }
@@ -27,7 +30,9 @@ pub fn data_root(flag: Option<&Path>, env: impl Fn(&str) -> Option<OsString>) ->
     }
     match set("HOME") {
         Some(home) => Ok(home.join(".local/share/shatterlab")),
-        None => anyhow::bail!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)"),
+        None => {
+            anyhow::bail!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)")
+        }
     }
 }
 
@@ -46,18 +51,37 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
     }
 
     #[test]
     fn flag_then_env_then_xdg_then_home() {
-        let all = [("SHATTERLAB_DATA", "/d"), ("XDG_DATA_HOME", "/x"), ("HOME", "/h")];
+        let all = [
+            ("SHATTERLAB_DATA", "/d"),
+            ("XDG_DATA_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
         let root = |flag: Option<&str>, vars| data_root(flag.map(Path::new), env(vars)).unwrap();
         assert_eq!(root(Some("/f"), &all), Path::new("/f"));
         assert_eq!(root(None, &all), Path::new("/d"));
         assert_eq!(root(None, &all[1..]), Path::new("/x/shatterlab"));
-        assert_eq!(root(None, &[("XDG_DATA_HOME", "rel"), ("HOME", "/h")]), Path::new("/h/.local/share/shatterlab"));
-        assert_eq!(root(None, &[("SHATTERLAB_DATA", ""), ("HOME", "/h")]), Path::new("/h/.local/share/shatterlab"));
-        assert!(data_root(None, env(&[])).unwrap_err().to_string().contains("--data-dir"));
+        assert_eq!(
+            root(None, &[("XDG_DATA_HOME", "rel"), ("HOME", "/h")]),
+            Path::new("/h/.local/share/shatterlab")
+        );
+        assert_eq!(
+            root(None, &[("SHATTERLAB_DATA", ""), ("HOME", "/h")]),
+            Path::new("/h/.local/share/shatterlab")
+        );
+        assert!(
+            data_root(None, env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("--data-dir")
+        );
     }
 }

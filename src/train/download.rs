@@ -69,9 +69,15 @@ impl Default for Retry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// `done` of `total` bytes are on disk.
-    Progress { done: u64, total: u64 },
+    Progress {
+        done: u64,
+        total: u64,
+    },
     /// A transfer failed and will be resumed.
-    Retrying { attempt: u32, reason: String },
+    Retrying {
+        attempt: u32,
+        reason: String,
+    },
     Verifying,
     Extracting,
 }
@@ -82,12 +88,19 @@ fn expected_files() -> impl Iterator<Item = &'static str> {
 }
 
 fn missing_files(dir: &Path) -> Vec<&'static str> {
-    expected_files().filter(|f| !dir.join(f).is_file()).collect()
+    expected_files()
+        .filter(|f| !dir.join(f).is_file())
+        .collect()
 }
 
 /// Makes `root/cifar-10-batches-bin` hold the data set, downloading it if needed; returns
 /// that directory.
-pub fn download(source: &Source, root: &Path, retry: Retry, mut report: impl FnMut(Event)) -> anyhow::Result<PathBuf> {
+pub fn download(
+    source: &Source,
+    root: &Path,
+    retry: Retry,
+    mut report: impl FnMut(Event),
+) -> anyhow::Result<PathBuf> {
     let dest = root.join(BATCHES_DIR);
     if dest.exists() {
         let missing = missing_files(&dest);
@@ -99,7 +112,8 @@ pub fn download(source: &Source, root: &Path, retry: Retry, mut report: impl FnM
         );
         return Ok(dest);
     }
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create data directory {}", root.display()))?;
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create data directory {}", root.display()))?;
     let archive = root.join(ARCHIVE_NAME);
     if !archive.is_file() {
         let part = root.join(PART_NAME);
@@ -108,9 +122,14 @@ pub fn download(source: &Source, root: &Path, retry: Retry, mut report: impl FnM
         if let Err(e) = verify(&part, source) {
             // A corrupt file must not be resumed: start over next time.
             let _ = std::fs::remove_file(&part);
-            return Err(e.context(format!("download from {} rejected; the partial file was deleted, run again to retry", source.url)));
+            return Err(e.context(format!(
+                "download from {} rejected; the partial file was deleted, run again to retry",
+                source.url
+            )));
         }
-        std::fs::rename(&part, &archive).with_context(|| format!("cannot rename {} to {}", part.display(), archive.display()))?;
+        std::fs::rename(&part, &archive).with_context(|| {
+            format!("cannot rename {} to {}", part.display(), archive.display())
+        })?;
     }
     report(Event::Extracting);
     let result = extract(&archive, root, &dest);
@@ -120,7 +139,12 @@ pub fn download(source: &Source, root: &Path, retry: Retry, mut report: impl FnM
 }
 
 /// Downloads into `part`, resuming what is there, retrying failed transfers.
-fn fetch(source: &Source, part: &Path, retry: Retry, report: &mut impl FnMut(Event)) -> anyhow::Result<()> {
+fn fetch(
+    source: &Source,
+    part: &Path,
+    retry: Retry,
+    report: &mut impl FnMut(Event),
+) -> anyhow::Result<()> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
@@ -156,7 +180,12 @@ fn local(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
 }
 
 /// One HTTP transfer appended to `part` (a Range request when it already has bytes).
-fn fetch_once(agent: &ureq::Agent, source: &Source, part: &Path, report: &mut impl FnMut(Event)) -> Result<(), Failure> {
+fn fetch_once(
+    agent: &ureq::Agent,
+    source: &Source,
+    part: &Path,
+    report: &mut impl FnMut(Event),
+) -> Result<(), Failure> {
     let mut have = std::fs::metadata(part).map_or(0, |m| m.len());
     if have > source.size {
         std::fs::remove_file(part).map_err(local(part))?;
@@ -169,7 +198,9 @@ fn fetch_once(agent: &ureq::Agent, source: &Source, part: &Path, report: &mut im
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let response = request.call().map_err(|e| Failure::Transfer(e.to_string()))?;
+    let response = request
+        .call()
+        .map_err(|e| Failure::Transfer(e.to_string()))?;
     let resumed = response.status().as_u16() == 206;
     if !resumed {
         have = 0;
@@ -198,7 +229,9 @@ fn fetch_once(agent: &ureq::Agent, source: &Source, part: &Path, report: &mut im
     let mut body = response.into_body().into_reader();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = body.read(&mut buf).map_err(|e| Failure::Transfer(e.to_string()))?;
+        let n = body
+            .read(&mut buf)
+            .map_err(|e| Failure::Transfer(e.to_string()))?;
         if n == 0 {
             break;
         }
@@ -235,7 +268,9 @@ fn verify(path: &Path, source: &Source) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 1 << 16];
     let mut len = 0u64;
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -243,11 +278,23 @@ fn verify(path: &Path, source: &Source) -> anyhow::Result<()> {
         md5.update(&buf[..n]);
         sha.update(&buf[..n]);
     }
-    anyhow::ensure!(len == source.size, "size is {len} bytes, expected {}", source.size);
+    anyhow::ensure!(
+        len == source.size,
+        "size is {len} bytes, expected {}",
+        source.size
+    );
     let sha = format!("{:x}", sha.finalize());
-    anyhow::ensure!(sha == source.sha256, "SHA-256 checksum mismatch: got {sha}, expected {}", source.sha256);
+    anyhow::ensure!(
+        sha == source.sha256,
+        "SHA-256 checksum mismatch: got {sha}, expected {}",
+        source.sha256
+    );
     let md5 = format!("{:x}", md5.finalize());
-    anyhow::ensure!(md5 == source.md5, "MD5 checksum mismatch: got {md5}, expected {}", source.md5);
+    anyhow::ensure!(
+        md5 == source.md5,
+        "MD5 checksum mismatch: got {md5}, expected {}",
+        source.md5
+    );
     Ok(())
 }
 
@@ -261,21 +308,48 @@ fn extract(archive: &Path, root: &Path, dest: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create a temporary directory in {}", root.display()))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let bad = |what: String| anyhow::anyhow!("unsafe archive {}: {what}", archive.display());
-    for entry in tar.entries().with_context(|| format!("cannot read archive {}", archive.display()))? {
+    for entry in tar
+        .entries()
+        .with_context(|| format!("cannot read archive {}", archive.display()))?
+    {
         let mut entry = entry.with_context(|| format!("corrupt archive {}", archive.display()))?;
-        let path = entry.path().map_err(|e| bad(format!("unreadable entry name: {e}")))?.into_owned();
-        if let Some(c) = path.components().find(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-            return Err(bad(format!("entry {} has a {c:?} component", path.display())));
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("unreadable entry name: {e}")))?
+            .into_owned();
+        if let Some(c) = path
+            .components()
+            .find(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(bad(format!(
+                "entry {} has a {c:?} component",
+                path.display()
+            )));
         }
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Directory => {}
             tar::EntryType::XGlobalHeader => continue,
-            other => return Err(bad(format!("entry {} is a {other:?}, not a file or directory", path.display()))),
+            other => {
+                return Err(bad(format!(
+                    "entry {} is a {other:?}, not a file or directory",
+                    path.display()
+                )));
+            }
         }
-        let unpacked = entry
-            .unpack_in(tmp.path())
-            .with_context(|| format!("cannot unpack {} from {}", path.display(), archive.display()))?;
-        anyhow::ensure!(unpacked, bad(format!("entry {} escapes the target directory", path.display())));
+        let unpacked = entry.unpack_in(tmp.path()).with_context(|| {
+            format!(
+                "cannot unpack {} from {}",
+                path.display(),
+                archive.display()
+            )
+        })?;
+        anyhow::ensure!(
+            unpacked,
+            bad(format!(
+                "entry {} escapes the target directory",
+                path.display()
+            ))
+        );
     }
     let unpacked = tmp.path().join(BATCHES_DIR);
     let missing = missing_files(&unpacked);
@@ -285,5 +359,6 @@ fn extract(archive: &Path, root: &Path, dest: &Path) -> anyhow::Result<()> {
         archive.display(),
         missing.join(", ")
     );
-    std::fs::rename(&unpacked, dest).with_context(|| format!("cannot move the unpacked data to {}", dest.display()))
+    std::fs::rename(&unpacked, dest)
+        .with_context(|| format!("cannot move the unpacked data to {}", dest.display()))
 }

@@ -12,12 +12,12 @@ use crate::cli::{DownloadArgs, LabArgs, TrainArgs};
 use crate::config::{Activation, Arch, DeviceKind, Init};
 use crate::lab::forward::device_for;
 use crate::nets::conv::{ConvInit, ConvNetConfig};
+use crate::train::checkpoint;
 use crate::train::cifar::Cifar;
 use crate::train::config::TrainConfig;
 use crate::train::datadir::{batches_dir, data_root};
 use crate::train::download::{self, Event, Retry, Source, URL_ENV};
 use crate::train::runlog::{Header, RunLog, run_name};
-use crate::train::checkpoint;
 use crate::train::trainer::{Control, TrainEvent, Trainer};
 
 /// Output format of `train`.
@@ -30,7 +30,9 @@ pub enum TrainFormat {
 /// The run's settings from the global lab flags and `train`'s own.
 pub fn train_config(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let skip = match (lab.arch, args.skip) {
-        (Some(Arch::Ff), true) => anyhow::bail!("conflicting --arch ff and --skip: --skip makes a resnet"),
+        (Some(Arch::Ff), true) => {
+            anyhow::bail!("conflicting --arch ff and --skip: --skip makes a resnet")
+        }
         (Some(Arch::Res), _) | (_, true) => true,
         _ => false,
     };
@@ -41,7 +43,9 @@ pub fn train_config(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<TrainConf
         (_, true) => anyhow::bail!("invalid --delta: expected it only with --init ll"),
         (Some(other), false) => anyhow::bail!(
             "invalid --init {} for train: expected he or ll",
-            other.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
+            other
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
         ),
     };
     let cfg = TrainConfig {
@@ -90,7 +94,9 @@ pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let (mut trainer, name, kind) = match &args.resume {
         None => {
             let cfg = train_config(lab, args)?;
-            let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let started = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             let name = run_name(&cfg, started);
             (Trainer::new(cfg, data, device)?, name, "config")
         }
@@ -146,7 +152,11 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<()> {
             if shown != Some(step) {
                 shown = Some(step);
                 let mb = |b: u64| b as f64 / 1e6;
-                let text = format!("downloading {:.1} / {:.1} MB ({step}%)", mb(done), mb(total));
+                let text = format!(
+                    "downloading {:.1} / {:.1} MB ({step}%)",
+                    mb(done),
+                    mb(total)
+                );
                 if tty {
                     eprint!("\r{text}");
                 } else {
@@ -155,7 +165,10 @@ pub fn run_download(args: &DownloadArgs) -> anyhow::Result<()> {
             }
         }
         Event::Retrying { attempt, reason } => {
-            eprintln!("\ntransfer failed ({reason}); resuming, attempt {}", attempt + 1);
+            eprintln!(
+                "\ntransfer failed ({reason}); resuming, attempt {}",
+                attempt + 1
+            );
         }
         Event::Verifying => eprintln!("\nverifying size, MD5 and SHA-256"),
         Event::Extracting => eprintln!("unpacking"),

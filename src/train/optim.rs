@@ -84,8 +84,16 @@ impl Optimizer {
 
     /// The state a checkpoint needs, by name, to continue exactly.
     pub fn named_state(&self) -> Vec<(String, Var)> {
-        let first = self.first.iter().enumerate().map(|(i, v)| (format!("opt.first.{i}"), v.clone()));
-        let second = self.second.iter().enumerate().map(|(i, v)| (format!("opt.second.{i}"), v.clone()));
+        let first = self
+            .first
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("opt.first.{i}"), v.clone()));
+        let second = self
+            .second
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("opt.second.{i}"), v.clone()));
         first.chain(second).collect()
     }
 
@@ -105,7 +113,12 @@ mod tests {
         let x = Var::new(&[0f64], &Device::Cpu).unwrap();
         let mut opt = Optimizer::new(kind, 0.9, vec![x.clone()]).unwrap();
         for _ in 0..500 {
-            let loss = (x.as_tensor() - 3.0).unwrap().sqr().unwrap().sum_all().unwrap();
+            let loss = (x.as_tensor() - 3.0)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
             opt.step(&loss.backward().unwrap(), lr).unwrap();
         }
         let v: Tensor = x.as_tensor().clone();

@@ -31,8 +31,9 @@ pub struct RunLog {
 impl RunLog {
     /// Opens (creating the directory and file as needed) `runs_dir/<run>.jsonl` for appending.
     pub fn open(runs_dir: &Path, run: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(runs_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display()))?;
+        std::fs::create_dir_all(runs_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
+        })?;
         let path = runs_dir.join(format!("{run}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
@@ -66,7 +67,11 @@ pub fn run_name(cfg: &TrainConfig, unix_secs: u64) -> String {
     format!(
         "{unix_secs}-d{}-{}-{init}-{}-{}-s{}",
         net.depth,
-        if net.act == crate::config::Activation::Crelu { "crelu" } else { "relu" },
+        if net.act == crate::config::Activation::Crelu {
+            "crelu"
+        } else {
+            "relu"
+        },
         if net.bn { "bn" } else { "nobn" },
         if net.skip { "res" } else { "ff" },
         cfg.seed

@@ -65,7 +65,11 @@ pub enum TrainEvent {
         state: RunState,
     },
     /// The run stopped: finished, diverged or cancelled.
-    End { step: u64, epoch: usize, state: RunState },
+    End {
+        step: u64,
+        epoch: usize,
+        state: RunState,
+    },
 }
 
 /// Cancellation and pause flags shared with whoever drives the run (a TUI, Ctrl-C).
@@ -139,8 +143,12 @@ impl Trainer {
     /// A fresh run of `cfg` on `data` (shared, so several runs can train on one copy).
     pub fn new(cfg: TrainConfig, data: Arc<Cifar>, device: Device) -> anyhow::Result<Self> {
         cfg.validate().map_err(anyhow::Error::msg)?;
-        let n_train = cfg.train_subset.map_or(data.train.len(), |n| n.min(data.train.len()));
-        let n_test = cfg.test_subset.map_or(data.test.len(), |n| n.min(data.test.len()));
+        let n_train = cfg
+            .train_subset
+            .map_or(data.train.len(), |n| n.min(data.train.len()));
+        let n_test = cfg
+            .test_subset
+            .map_or(data.test.len(), |n| n.min(data.test.len()));
         anyhow::ensure!(
             n_train >= cfg.batch,
             "invalid --batch {}: expected at most the {n_train} training images in use",
@@ -148,7 +156,13 @@ impl Trainer {
         );
         anyhow::ensure!(n_test >= 1, "the test split is empty");
         let norm = Normalizer::fit(&data.train, n_train);
-        let net = ConvNet::new(&cfg.net, cfg.seed, DType::F32, &device, Arc::new(CandleConv))?;
+        let net = ConvNet::new(
+            &cfg.net,
+            cfg.seed,
+            DType::F32,
+            &device,
+            Arc::new(CandleConv),
+        )?;
         let opt = Optimizer::new(cfg.optimizer, cfg.momentum, net.trainable_vars())?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(DATA_STREAM);
@@ -214,7 +228,11 @@ impl Trainer {
         let rng = self.cfg.augment.then_some(&mut self.rng);
         let batch = cifar::make_batch(&self.data.train, indices, &self.norm, rng);
         let n = batch.labels.len();
-        let x = Tensor::from_vec(batch.inputs, (n, cifar::CHANNELS, cifar::SIDE, cifar::SIDE), &self.device)?;
+        let x = Tensor::from_vec(
+            batch.inputs,
+            (n, cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
+            &self.device,
+        )?;
         let y = Tensor::from_vec(batch.labels, n, &self.device)?;
         let logits = self.net.forward(&x, Mode::Train)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
@@ -237,7 +255,10 @@ impl Trainer {
         let epoch_done = self.cursor + self.cfg.batch > self.n_train;
         if self.progress.step % self.cfg.log_every as u64 == 0 || epoch_done {
             let w = std::mem::take(&mut self.window);
-            events.push(self.step_event(Some(w.loss / w.steps as f64), w.images as f64 / w.seconds.max(1e-9)));
+            events.push(self.step_event(
+                Some(w.loss / w.steps as f64),
+                w.images as f64 / w.seconds.max(1e-9),
+            ));
         }
         if epoch_done {
             events.push(self.finish_epoch()?);
@@ -302,8 +323,16 @@ impl Trainer {
                 (chunk.len(), cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
                 &self.device,
             )?;
-            let predicted = self.net.forward(&x, Mode::Eval)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            correct += predicted.iter().zip(&batch.labels).filter(|(p, l)| p == l).count();
+            let predicted = self
+                .net
+                .forward(&x, Mode::Eval)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?;
+            correct += predicted
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, l)| p == l)
+                .count();
         }
         Ok(correct as f64 / self.n_test as f64)
     }
@@ -328,17 +357,23 @@ impl Trainer {
                 sink(self, &event)?;
             }
         }
-        sink(self, &TrainEvent::End {
-            step: self.progress.step,
-            epoch: self.progress.epoch,
-            state: self.state,
-        })?;
+        sink(
+            self,
+            &TrainEvent::End {
+                step: self.progress.step,
+                epoch: self.progress.epoch,
+                state: self.state,
+            },
+        )?;
         Ok(self.state)
     }
 
     /// Sets the total number of epochs (to extend a resumed run).
     pub fn set_epochs(&mut self, epochs: usize) -> anyhow::Result<()> {
-        let cfg = TrainConfig { epochs, ..self.cfg.clone() };
+        let cfg = TrainConfig {
+            epochs,
+            ..self.cfg.clone()
+        };
         cfg.validate().map_err(anyhow::Error::msg)?;
         self.cfg = cfg;
         if self.state == RunState::Finished && self.progress.epoch < epochs {
