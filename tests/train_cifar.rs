@@ -62,16 +62,6 @@ fn run(cfg: TrainConfig) -> (RunState, Vec<TrainEvent>) {
     (state, events)
 }
 
-fn epoch_losses(events: &[TrainEvent]) -> Vec<f64> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Epoch { train_loss, .. } => Some(*train_loss),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_small_net_overfits_256_images() {
     // Depth 10 is the shallowest net reaching 64 filters; thinner ones cannot memorise.

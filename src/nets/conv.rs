@@ -79,14 +79,14 @@ impl ConvNetConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
         if !(2..=MAX_CONV_DEPTH).contains(&self.depth) {
             return Err(format!(
-                "invalid depth {}: expected an integer in 2..={MAX_CONV_DEPTH} (convs plus the dense layer)",
+                "invalid --depth {}: expected an integer in 2..={MAX_CONV_DEPTH} (convs plus the dense layer)",
                 self.depth
             ));
         }
         if self.init != ConvInit::He && self.act != Activation::Crelu {
             return Err(
-                "invalid init with act relu: looks-linear init mirrors weights across the CReLU halves, \
-                 expected act crelu"
+                "invalid --init ll with --act relu: looks-linear init mirrors weights across the CReLU \
+                 halves, expected --act crelu"
                     .to_string(),
             );
         }

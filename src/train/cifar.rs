@@ -51,7 +51,7 @@ impl Dataset {
 
     /// Parses the records of one file's bytes; the error says what is wrong, without the name.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.is_empty() || bytes.len() % RECORD_BYTES != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_BYTES) {
             return Err(format!(
                 "size {} bytes is not a positive multiple of the {RECORD_BYTES}-byte record \
                  (truncated, or not the binary version of CIFAR-10)",

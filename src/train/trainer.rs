@@ -253,7 +253,7 @@ impl Trainer {
         self.epoch_loss += value;
         self.epoch_steps += 1;
         let epoch_done = self.cursor + self.cfg.batch > self.n_train;
-        if self.progress.step % self.cfg.log_every as u64 == 0 || epoch_done {
+        if self.progress.step.is_multiple_of(self.cfg.log_every as u64) || epoch_done {
             let w = std::mem::take(&mut self.window);
             events.push(self.step_event(
                 Some(w.loss / w.steps as f64),
