@@ -152,6 +152,38 @@ fn cancel_and_pause_are_honoured_between_steps() {
     let state = trainer.run(&control, |_, _| Ok(())).expect("run");
     assert_eq!(state, RunState::Cancelled);
     assert_eq!(trainer.progress().step, 0);
+
+    // Paused before the first step: nothing happens until another thread resumes it.
+    let control = Control::default();
+    control.set_paused(true);
+    let cfg = TrainConfig {
+        train_subset: Some(32),
+        batch: 32,
+        ..small(3)
+    };
+    let mut trainer = Trainer::new(cfg, data(), Device::Cpu).expect("trainer");
+    assert_eq!(trainer.steps_per_epoch(), 1);
+    let started = std::time::Instant::now();
+    let mut first_event = None;
+    let state = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            control.set_paused(false);
+        });
+        trainer
+            .run(&control, |_, _| {
+                first_event.get_or_insert_with(|| started.elapsed());
+                Ok(())
+            })
+            .expect("run")
+    });
+    let waited = first_event.expect("events after resuming");
+    assert!(
+        waited.as_millis() >= 300,
+        "stepped while paused: first record after {waited:?}"
+    );
+    assert_eq!(state, RunState::Finished);
+    assert_eq!(trainer.progress().step, 1);
 }
 
 #[test]

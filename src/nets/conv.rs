@@ -259,10 +259,6 @@ impl ConvNet {
         })
     }
 
-    pub fn config(&self) -> &ConvNetConfig {
-        &self.cfg
-    }
-
     /// Logits (N, 10) of images `x` (N, 3, 32, 32).
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut h = self.module(0, x, mode)?;

@@ -91,14 +91,15 @@ pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let root = data_root(args.data_dir.as_deref(), |k| std::env::var_os(k))?;
     let data = Arc::new(Cifar::load_dir(&batches_dir(&root))?);
     let device = device_for(lab.device.unwrap_or(DeviceKind::Cpu))?;
-    let (mut trainer, name, kind) = match &args.resume {
+    let (mut trainer, mut log, name, kind) = match &args.resume {
         None => {
             let cfg = train_config(lab, args)?;
             let started = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let name = run_name(&cfg, started);
-            (Trainer::new(cfg, data, device)?, name, "config")
+            let trainer = Trainer::new(cfg, data, device)?;
+            let (log, name) = RunLog::create(&args.runs_dir, &run_name(trainer.config(), started))?;
+            (trainer, log, name, "config")
         }
         Some(path) => {
             let restored = checkpoint::load(path, data, device)?;
@@ -106,10 +107,10 @@ pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
             if let Some(epochs) = args.epochs {
                 trainer.set_epochs(epochs)?;
             }
-            (trainer, restored.run, "resume")
+            let log = RunLog::reopen(&args.runs_dir, &restored.run)?;
+            (trainer, log, restored.run, "resume")
         }
     };
-    let mut log = RunLog::open(&args.runs_dir, &name)?;
     eprintln!("run log: {}", log.path().display());
     let cfg = trainer.config().clone();
     let header = Header {

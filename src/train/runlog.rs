@@ -29,12 +29,34 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Opens (creating the directory and file as needed) `runs_dir/<run>.jsonl` for appending.
-    pub fn open(runs_dir: &Path, run: &str) -> anyhow::Result<Self> {
+    /// Starts a new log `runs_dir/<name>.jsonl`, adding `-2`, `-3`... to `name` if a run of
+    /// that name exists (same settings started in the same second). Returns the name used.
+    pub fn create(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, String)> {
         std::fs::create_dir_all(runs_dir).map_err(|e| {
             anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
         })?;
-        let path = runs_dir.join(format!("{run}.jsonl"));
+        let mut n = 1;
+        loop {
+            let candidate = if n == 1 {
+                name.to_string()
+            } else {
+                format!("{name}-{n}")
+            };
+            let path = runs_dir.join(format!("{candidate}.jsonl"));
+            match OpenOptions::new().create_new(true).append(true).open(&path) {
+                Ok(file) => return Ok((Self { file, path }, candidate)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => anyhow::bail!("cannot create run log {}: {e}", path.display()),
+            }
+        }
+    }
+
+    /// Opens the log of run `name` to continue it (a fresh file if it is gone).
+    pub fn reopen(runs_dir: &Path, name: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(runs_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
+        })?;
+        let path = runs_dir.join(format!("{name}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -76,4 +98,31 @@ pub fn run_name(cfg: &TrainConfig, unix_secs: u64) -> String {
         if net.skip { "res" } else { "ff" },
         cfg.seed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_get_distinct_logs_and_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let (mut a, name_a) = RunLog::create(&runs, "r").unwrap();
+        let (_, name_b) = RunLog::create(&runs, "r").unwrap();
+        assert_eq!((name_a.as_str(), name_b.as_str()), ("r", "r-2"));
+        a.append(&serde_json::json!({"step": 1})).unwrap();
+        RunLog::reopen(&runs, "r")
+            .unwrap()
+            .append(&serde_json::json!({"step": 2}))
+            .unwrap();
+        let text = std::fs::read_to_string(a.path()).unwrap();
+        assert_eq!(text, "{\"step\":1}\n{\"step\":2}\n");
+    }
+
+    #[test]
+    fn run_names_show_the_toggles_and_seed() {
+        let cfg = TrainConfig::default();
+        assert_eq!(run_name(&cfg, 7), "7-d8-relu-he-bn-ff-s0");
+    }
 }
