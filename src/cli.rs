@@ -237,10 +237,7 @@ impl LabArgs {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { cfg.$field = v; } )* };
         }
-        set!(
-            arch, bn_grad, beta, act, init, depth, width, points, x_min, x_max, nets, seed, dtype,
-            device
-        );
+        set!(arch, bn_grad, beta, act, init, depth, width, points, x_min, x_max, nets, seed, dtype, device);
         if self.bn {
             cfg.bn = true;
         }
@@ -268,11 +265,7 @@ impl Cli {
         };
         self.lab.apply(&mut file.lab);
         file.lab.validate().map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (flag --{} or config key lab.{})",
-                e.field.replace('_', "-"),
-                e.field
-            )
+            anyhow::anyhow!("{e} (flag --{} or config key lab.{})", e.field.replace('_', "-"), e.field)
         })?;
         if let Some(c) = self.ui.color {
             file.ui.color = c;
@@ -281,10 +274,7 @@ impl Cli {
             file.ui.marker = m;
         }
         if let Some(fps) = self.ui.fps {
-            anyhow::ensure!(
-                (1..=120).contains(&fps),
-                "invalid --fps {fps}: expected an integer in 1..=120"
-            );
+            anyhow::ensure!((1..=120).contains(&fps), "invalid --fps {fps}: expected an integer in 1..=120");
             file.ui.fps = fps;
         }
         Ok(file)
@@ -294,15 +284,9 @@ impl Cli {
 /// Checks `--depths` against the sweep depth; empty means all.
 fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
     if let Some(bad) = depths.iter().find(|d| !(1..=max).contains(*d)) {
-        anyhow::bail!(
-            "invalid --depths entry {bad}: expected depths in 1..={max} (the --depth setting)"
-        );
+        anyhow::bail!("invalid --depths entry {bad}: expected depths in 1..={max} (the --depth setting)");
     }
-    Ok(if depths.is_empty() {
-        (1..=max).collect()
-    } else {
-        depths.to_vec()
-    })
+    Ok(if depths.is_empty() { (1..=max).collect() } else { depths.to_vec() })
 }
 
 fn emit(text: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
@@ -333,10 +317,7 @@ pub fn run_grad(cfg: &LabConfig, args: &GradArgs) -> anyhow::Result<()> {
         }
     })?;
     depths.sort_by_key(|d| wanted.iter().position(|w| *w == d.depth));
-    let report = GradReport {
-        config: cfg,
-        depths,
-    };
+    let report = GradReport { config: cfg, depths };
     let text = match args.format {
         Format::Json => output::grad_json(&report)?,
         Format::Csv => output::grad_csv(&report)?,
@@ -377,8 +358,5 @@ pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
         seed: cfg.seed,
         depths,
     };
-    emit(
-        &(serde_json::to_string_pretty(&report)? + "\n"),
-        args.out.as_ref(),
-    )
+    emit(&(serde_json::to_string_pretty(&report)? + "\n"), args.out.as_ref())
 }

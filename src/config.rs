@@ -140,12 +140,7 @@ pub struct InvalidSetting {
     pub expected: String,
 }
 
-fn check(
-    ok: bool,
-    field: &'static str,
-    value: impl ToString,
-    expected: &str,
-) -> Result<(), InvalidSetting> {
+fn check(ok: bool, field: &'static str, value: impl ToString, expected: &str) -> Result<(), InvalidSetting> {
     if ok {
         Ok(())
     } else {
@@ -190,12 +185,7 @@ impl LabConfig {
             self.beta,
             "a finite number >= 0",
         )?;
-        check(
-            self.x_min.is_finite(),
-            "x_min",
-            self.x_min,
-            "a finite number",
-        )?;
+        check(self.x_min.is_finite(), "x_min", self.x_min, "a finite number")?;
         check(
             self.x_max.is_finite() && self.x_max > self.x_min,
             "x_max",
@@ -209,8 +199,7 @@ impl LabConfig {
             "act = crelu with looks-linear init (LL mirrors weights across the CReLU halves)",
         )?;
         if self.tangent_directions() > 1 {
-            let bytes =
-                self.nets * self.points * self.points * self.width * self.act.multiplier() * 8;
+            let bytes = self.nets * self.points * self.points * self.width * self.act.multiplier() * 8;
             check(
                 bytes <= MAX_THROUGH_BYTES,
                 "bn_grad",
@@ -234,9 +223,7 @@ impl LabConfig {
     /// The evenly spaced input grid x_0..x_{P-1} on [x_min, x_max].
     pub fn grid(&self) -> Vec<f64> {
         let step = (self.x_max - self.x_min) / (self.points - 1) as f64;
-        (0..self.points)
-            .map(|p| self.x_min + step * p as f64)
-            .collect()
+        (0..self.points).map(|p| self.x_min + step * p as f64).collect()
     }
 
     /// Loads the `[lab]` table of a TOML file; unknown keys are errors.
@@ -316,10 +303,7 @@ impl FileConfig {
         })?;
         cfg.lab.validate().map_err(|e| format!("[lab] {e}"))?;
         if !(1..=120).contains(&cfg.ui.fps) {
-            return Err(format!(
-                "[ui] invalid fps {}: expected an integer in 1..=120",
-                cfg.ui.fps
-            ));
+            return Err(format!("[ui] invalid fps {}: expected an integer in 1..=120", cfg.ui.fps));
         }
         Ok(cfg)
     }

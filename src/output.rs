@@ -55,9 +55,7 @@ pub fn grad_json(report: &GradReport) -> anyhow::Result<String> {
 pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     let lags = report.depths.first().map_or(0, |d| d.acf.len());
     let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
-    out.push_str(
-        "depth,grad_var,corr_neighbor,corr_far,active_fraction,saturated_fraction,mean_run_length",
-    );
+    out.push_str("depth,grad_var,corr_neighbor,corr_far,active_fraction,saturated_fraction,mean_run_length");
     for k in 0..lags {
         out.push_str(&format!(",acf_{k}"));
     }
@@ -92,17 +90,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| {
-        anyhow::anyhow!(
-            "invalid output path {}: expected a file name",
-            path.display()
-        )
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("invalid output path {}: expected a file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;

@@ -76,11 +76,7 @@ impl ForwardEngine {
     }
 
     /// As `new`, with the non-linear step's implementation chosen by the caller.
-    pub fn with_kernel(
-        cfg: &LabConfig,
-        device: Device,
-        kernel: StepKernel,
-    ) -> anyhow::Result<Self> {
+    pub fn with_kernel(cfg: &LabConfig, device: Device, kernel: StepKernel) -> anyhow::Result<Self> {
         cfg.validate()?;
         let shape = NetShape::from_config(cfg);
         let draws: Vec<ScalarNetDraw> = (0..cfg.nets as u64)
@@ -91,16 +87,8 @@ impl ForwardEngine {
             Precision::F64 => DType::F64,
             Precision::F32 => DType::F32,
         };
-        let readout: Vec<f64> = draws
-            .iter()
-            .flat_map(|d| d.readout.iter().copied())
-            .collect();
-        let readout = host_tensor(
-            readout,
-            (cfg.nets, shape.readout_width(), 1),
-            dtype,
-            &device,
-        )?;
+        let readout: Vec<f64> = draws.iter().flat_map(|d| d.readout.iter().copied()).collect();
+        let readout = host_tensor(readout, (cfg.nets, shape.readout_width(), 1), dtype, &device)?;
         Ok(Self {
             shape,
             rectify: Rectify {
@@ -169,12 +157,7 @@ impl ForwardEngine {
         let (fan_in, fan_out) = self.shape.hidden_shape();
         let layers: Vec<Vec<f64>> = self.draws.par_iter_mut().map(|d| d.next_hidden()).collect();
         let flat: Vec<f64> = layers.into_iter().flatten().collect();
-        host_tensor(
-            flat,
-            (self.draws.len(), fan_in, fan_out),
-            self.dtype,
-            &self.device,
-        )
+        host_tensor(flat, (self.draws.len(), fan_in, fan_out), self.dtype, &self.device)
     }
 
     /// Computes the next layer of every net and returns its gradients and activity.

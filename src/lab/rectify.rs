@@ -51,9 +51,7 @@ impl Rectify {
         let (y, dy) = if self.batch_norm {
             let mu = val.mean_keepdim(1)?;
             let centred = val.broadcast_sub(&mu)?;
-            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?
-                .sqrt()?
-                .recip()?;
+            let inv_std = (centred.sqr()?.mean_keepdim(1)? + BN_EPS)?.sqrt()?.recip()?;
             let y = centred.broadcast_mul(&inv_std)?;
             let inv_std = inv_std.unsqueeze(1)?;
             let dy = if self.through_stats {
@@ -199,3 +197,4 @@ impl CustomOp1 for Rectify {
         }
     }
 }
+

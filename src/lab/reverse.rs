@@ -73,16 +73,11 @@ impl NetGraph {
     /// f(x) at the rows of `x` (P x 1).
     fn eval(&self, x: &Tensor, stats: Stats) -> candle_core::Result<Tensor> {
         let mut reference = match stats {
-            Stats::From(grid) => Some(
-                grid.broadcast_mul(&self.first_w)?
-                    .broadcast_add(&self.first_b)?,
-            ),
+            Stats::From(grid) => Some(grid.broadcast_mul(&self.first_w)?.broadcast_add(&self.first_b)?),
             _ => None,
         };
         let frozen = !matches!(stats, Stats::Own);
-        let z = x
-            .broadcast_mul(&self.first_w)?
-            .broadcast_add(&self.first_b)?;
+        let z = x.broadcast_mul(&self.first_w)?.broadcast_add(&self.first_b)?;
         let mut h = self.act(&z)?;
         reference = reference.map(|r| self.act(&r)).transpose()?;
         for w in &self.hidden {
@@ -117,11 +112,7 @@ impl NetGraph {
     /// df/dx at every grid point by reverse mode. Frozen statistics make the Jacobian
     /// diagonal, so one backward pass of sum f suffices; through the statistics it is not,
     /// and each point needs its own backward pass.
-    pub fn reverse_gradients(
-        &self,
-        grid: &[f64],
-        through_stats: bool,
-    ) -> candle_core::Result<Vec<f64>> {
+    pub fn reverse_gradients(&self, grid: &[f64], through_stats: bool) -> candle_core::Result<Vec<f64>> {
         let x = Var::from_tensor(&column(grid)?)?;
         if !through_stats || !self.batch_norm {
             let f = self.eval(x.as_tensor(), Stats::OwnFrozen)?;
@@ -166,16 +157,11 @@ impl NetGraph {
 
     /// f(x) at the grid points, statistics from the grid itself.
     pub fn values(&self, grid: &[f64]) -> candle_core::Result<Vec<f64>> {
-        self.eval(&column(grid)?, Stats::OwnFrozen)?
-            .flatten_all()?
-            .to_vec1()
+        self.eval(&column(grid)?, Stats::OwnFrozen)?.flatten_all()?.to_vec1()
     }
 }
 
-fn leaf_grad<'a>(
-    grads: &'a candle_core::backprop::GradStore,
-    x: &Var,
-) -> candle_core::Result<&'a Tensor> {
+fn leaf_grad<'a>(grads: &'a candle_core::backprop::GradStore, x: &Var) -> candle_core::Result<&'a Tensor> {
     grads
         .get(x)
         .ok_or_else(|| candle_core::Error::Msg("the input does not reach the output".into()))

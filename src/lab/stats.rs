@@ -17,11 +17,7 @@ pub const MAX_LAG: usize = 32;
 /// otherwise paint it as white noise.
 pub fn acf(g: &[f64], max_lag: usize) -> Vec<f64> {
     let n = g.len();
-    let (lo, hi) = g
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (lo, hi) = g.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if hi - lo <= 1e-9 * lo.abs().max(hi.abs()) {
         return vec![1.0; max_lag.min(n - 1) + 1];
     }
@@ -30,12 +26,7 @@ pub fn acf(g: &[f64], max_lag: usize) -> Vec<f64> {
     let denom: f64 = c.iter().map(|v| v * v).sum();
     (0..=max_lag.min(n - 1))
         .map(|k| {
-            c[..n - k]
-                .iter()
-                .zip(&c[k..])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / denom
+            c[..n - k].iter().zip(&c[k..]).map(|(a, b)| a * b).sum::<f64>() / denom
         })
         .collect()
 }
@@ -77,9 +68,7 @@ pub fn second_moments(grads: &[f64], points: usize) -> Vec<f64> {
 
 /// Correlation C_pq / sqrt(C_pp C_qq) of a second-moment matrix.
 pub fn correlation(moments: &[f64], points: usize) -> Vec<f64> {
-    let diag: Vec<f64> = (0..points)
-        .map(|p| moments[p * points + p].sqrt())
-        .collect();
+    let diag: Vec<f64> = (0..points).map(|p| moments[p * points + p].sqrt()).collect();
     moments
         .iter()
         .enumerate()
@@ -89,10 +78,7 @@ pub fn correlation(moments: &[f64], points: usize) -> Vec<f64> {
 
 /// Mean correlation between neighbouring grid points, over nets.
 pub fn neighbour_correlation(corr: &[f64], points: usize) -> f64 {
-    (0..points - 1)
-        .map(|p| corr[p * points + p + 1])
-        .sum::<f64>()
-        / (points - 1) as f64
+    (0..points - 1).map(|p| corr[p * points + p + 1]).sum::<f64>() / (points - 1) as f64
 }
 
 /// Mean correlation between points at least half the grid apart: the regime of the theorems,
@@ -156,8 +142,7 @@ pub fn activity(active: &[bool], points: usize, units: usize) -> Activity {
             saturated += usize::from(on == 0 || on == points);
             let fraction = on as f64 / points as f64;
             fraction_sum += fraction;
-            fraction_histogram
-                [((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
+            fraction_histogram[((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
         }
     }
     Activity {
@@ -220,9 +205,7 @@ mod tests {
 
     #[test]
     fn acf_of_alternating_series_is_minus_one_at_lag_one() {
-        let g: Vec<f64> = (0..100)
-            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
-            .collect();
+        let g: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         let r = acf(&g, 2);
         assert_eq!(r[0], 1.0);
         assert!((r[1] + 0.99).abs() < 1e-12);

@@ -67,19 +67,13 @@ pub fn moments(model: Model, depth: usize, beta: f64) -> Moments {
             c_ii: (1.0 + b2).powi(modules as i32),
             c_ij: (1.0 + b2 / 2.0).powi(modules as i32),
         },
-        Model::ResnetBn => (1..=modules).fold(
+        Model::ResnetBn => (1..=modules).fold(Moments { c_ii: 1.0, c_ij: 1.0 }, |m, l| {
+            let s2 = stream_variance(l, beta);
             Moments {
-                c_ii: 1.0,
-                c_ij: 1.0,
-            },
-            |m, l| {
-                let s2 = stream_variance(l, beta);
-                Moments {
-                    c_ii: m.c_ii * (1.0 + b2 / s2),
-                    c_ij: m.c_ij * (1.0 + b2 / (2.0 * s2)),
-                }
-            },
-        ),
+                c_ii: m.c_ii * (1.0 + b2 / s2),
+                c_ij: m.c_ij * (1.0 + b2 / (2.0 * s2)),
+            }
+        }),
     }
 }
 

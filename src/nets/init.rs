@@ -19,9 +19,7 @@ impl WeightRng {
     /// `n` independent N(0, std^2) draws.
     pub fn gaussian(&mut self, n: usize, std: f64) -> Vec<f64> {
         (0..n)
-            .map(|_| {
-                std * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut self.0)
-            })
+            .map(|_| std * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut self.0))
             .collect()
     }
 
@@ -55,10 +53,7 @@ impl WeightRng {
     /// (fan_in/2 x fan_out) matrix, so that [relu(z), relu(-z)] . [W; -W] = z . W.
     pub fn mirrored_orthogonal(&mut self, fan_in: usize, fan_out: usize) -> Vec<f64> {
         let half = self.orthogonal(fan_in / 2, fan_out, 1.0);
-        half.iter()
-            .copied()
-            .chain(half.iter().map(|v| -v))
-            .collect()
+        half.iter().copied().chain(half.iter().map(|v| -v)).collect()
     }
 
     /// `k` orthonormal rows of length `n` (k <= n): Gram-Schmidt (twice, for stability) on

@@ -75,10 +75,7 @@ impl ScalarNetDraw {
         let d = shape.readout_width();
         let readout = if shape.init == Init::Ll && shape.arch == Arch::Ff {
             let half = rng.gaussian(d / 2, (2.0 / d as f64).sqrt());
-            half.iter()
-                .copied()
-                .chain(half.iter().map(|v| -v))
-                .collect()
+            half.iter().copied().chain(half.iter().map(|v| -v)).collect()
         } else {
             rng.gaussian(d, (1.0 / d as f64).sqrt())
         };
@@ -101,13 +98,10 @@ impl ScalarNetDraw {
     pub fn next_hidden(&mut self) -> Vec<f64> {
         let (fan_in, fan_out) = self.shape.hidden_shape();
         let mut w = match self.shape.init {
-            Init::He => self
+            Init::He => self.rng.gaussian_matrix(fan_in, fan_out, 2.0 / fan_in as f64),
+            Init::Glorot => self
                 .rng
-                .gaussian_matrix(fan_in, fan_out, 2.0 / fan_in as f64),
-            Init::Glorot => {
-                self.rng
-                    .gaussian_matrix(fan_in, fan_out, 2.0 / (fan_in + fan_out) as f64)
-            }
+                .gaussian_matrix(fan_in, fan_out, 2.0 / (fan_in + fan_out) as f64),
             Init::Orthogonal => self.rng.orthogonal(fan_in, fan_out, 2f64.sqrt()),
             Init::Ll => self.rng.mirrored_orthogonal(fan_in, fan_out),
         };
