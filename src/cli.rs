@@ -48,19 +48,20 @@ pub enum Command {
     #[command(after_help = TRAIN_HELP)]
     Train(TrainArgs),
     /// Manage the CIFAR-10 data set.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "The lab options are ignored here.")]
     Data(DataCommand),
 }
 
 /// How `train` reads the lab's global flags.
-const TRAIN_HELP: &str = "The global lab flags set the net: --depth (weight layers: convs plus \
-the dense layer, 2..=198; default 8), --act relu|crelu (default relu), --init he|ll (default he; \
-ll needs --act crelu), --bn/--no-bn (default on), --arch ff|res (res = --skip), --seed (default 0) \
-and --device. CPU defaults are small on purpose (a 5000-image subset, batch 64): candle's CPU \
-convolution backward is slow. Records also go to RUNS_DIR/<run>.jsonl.";
+const TRAIN_HELP: &str = "For train, the lab flags mean: --depth weight layers (the convs plus \
+the dense layer, 2..=198; default 8); --act relu|crelu (default relu); --init he|ll (default he; \
+ll needs --act crelu); --bn/--no-bn (default on); --arch ff|res (res = --skip); --seed (weights, \
+shuffling, augmentation; default 0); --device. The other lab flags are ignored. CPU defaults are \
+small on purpose (a 5000-image subset, batch 64). Records also go to RUNS_DIR/<run>.jsonl.";
 
 /// Settings of `shatterlab train` beyond the global lab flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Training")]
 pub struct TrainArgs {
     /// Skip connections every two modules (a resnet; same as --arch res).
     #[arg(long)]
@@ -122,10 +123,13 @@ pub struct TrainArgs {
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Download, verify and unpack the official CIFAR-10 binary archive (about 170 MB).
+    #[command(after_help = "The lab options are ignored here. An interrupted download resumes \
+                            from DIR/cifar-10-binary.tar.gz.part when run again.")]
     Download(DownloadArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Download")]
 pub struct DownloadArgs {
     /// Data directory; the batches go to DIR/cifar-10-batches-bin. Default: $SHATTERLAB_DATA,
     /// then $XDG_DATA_HOME/shatterlab (or ~/.local/share/shatterlab).

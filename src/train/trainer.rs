@@ -406,3 +406,33 @@ impl Trainer {
         self.cursor = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trainer_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Trainer>();
+        send::<Arc<Control>>();
+    }
+
+    #[test]
+    fn records_serialise_with_a_type_tag_and_null_for_a_lost_loss() {
+        let e = TrainEvent::Step {
+            step: 3,
+            epoch: 0,
+            loss: None,
+            lr: 0.1,
+            images_per_sec: 0.0,
+            state: RunState::Diverged,
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.starts_with(r#"{"type":"step","step":3"#), "{json}");
+        assert!(
+            json.contains(r#""loss":null"#) && json.contains(r#""state":"diverged""#),
+            "{json}"
+        );
+    }
+}
