@@ -118,6 +118,24 @@ pub struct Progress {
     pub rng_word_pos: u128,
 }
 
+impl Progress {
+    /// The plateau schedule: an epoch whose loss is not 0.1% below the best so far is a bad
+    /// one; after more than `patience` bad epochs in a row the learning rate is multiplied
+    /// by `factor`.
+    fn observe_epoch_loss(&mut self, loss: f64, patience: usize, factor: f64) {
+        if loss < self.best_loss * (1.0 - PLATEAU_THRESHOLD) {
+            self.best_loss = loss;
+            self.bad_epochs = 0;
+        } else {
+            self.bad_epochs += 1;
+            if self.bad_epochs > patience {
+                self.lr *= factor;
+                self.bad_epochs = 0;
+            }
+        }
+    }
+}
+
 /// One run: the net, its optimiser, the data order and the schedule.
 pub struct Trainer {
     cfg: TrainConfig,
@@ -283,16 +301,11 @@ impl Trainer {
         let test_accuracy = self.test_accuracy()?;
         let lr_used = self.progress.lr;
         let p = &mut self.progress;
-        if train_loss < p.best_loss * (1.0 - PLATEAU_THRESHOLD) {
-            p.best_loss = train_loss;
-            p.bad_epochs = 0;
-        } else {
-            p.bad_epochs += 1;
-            if p.bad_epochs > self.cfg.plateau_patience {
-                p.lr *= self.cfg.plateau_factor;
-                p.bad_epochs = 0;
-            }
-        }
+        p.observe_epoch_loss(
+            train_loss,
+            self.cfg.plateau_patience,
+            self.cfg.plateau_factor,
+        );
         p.epoch += 1;
         p.rng_word_pos = self.rng.get_word_pos();
         self.cursor = 0;
@@ -410,6 +423,26 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_learning_rate_is_cut_after_a_plateau() {
+        let mut p = Progress {
+            step: 0,
+            epoch: 0,
+            lr: 1.0,
+            best_loss: f64::INFINITY,
+            bad_epochs: 0,
+            rng_word_pos: 0,
+        };
+        let lrs: Vec<f64> = [2.0, 1.0, 1.0, 0.9995, 1.2, 0.5, 0.6]
+            .into_iter()
+            .map(|loss| {
+                p.observe_epoch_loss(loss, 2, 0.5);
+                p.lr
+            })
+            .collect();
+        assert_eq!(lrs, [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]);
+    }
 
     #[test]
     fn a_trainer_can_move_to_a_worker_thread() {
