@@ -159,3 +159,27 @@ fn bad_flags_fail_in_one_line_naming_the_flag() {
     let e = fails(&["--resume", "/nonexistent/run.safetensors"]);
     assert!(e.contains("/nonexistent/run.safetensors"), "{e}");
 }
+
+#[test]
+fn the_data_directory_comes_from_shatterlab_data_when_no_flag_is_given() {
+    let runs = tempfile::tempdir().expect("tmp");
+    // The parent of cifar-10-batches-bin, as `data download` lays it out.
+    let root = data_dir().parent().expect("parent").to_path_buf();
+    let out = Command::cargo_bin("shatterlab")
+        .expect("binary")
+        .args(["train", "--depth", "2", "--epochs", "1", "--batch", "32"])
+        .args(["--train-subset", "32", "--test-subset", "10", "--runs-dir"])
+        .arg(runs.path())
+        .env("SHATTERLAB_DATA", &root)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        types(&json_lines(&out.stdout)),
+        ["config", "step", "epoch", "end"]
+    );
+}
