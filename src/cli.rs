@@ -44,6 +44,103 @@ pub enum Command {
     Grad(GradArgs),
     /// Print the theorems' covariances beside the idealised model's Monte-Carlo measurement.
     Theory(TheoryArgs),
+    /// Train one of the paper's CIFAR-10 conv nets, streaming JSON lines.
+    #[command(after_help = TRAIN_HELP)]
+    Train(TrainArgs),
+    /// Manage the CIFAR-10 data set.
+    #[command(subcommand, after_help = "The lab options are ignored here.")]
+    Data(DataCommand),
+}
+
+/// How `train` reads the lab's global flags.
+const TRAIN_HELP: &str = "For train, the lab flags mean: --depth weight layers (the convs plus \
+the dense layer, 2..=198; default 8); --act relu|crelu (default relu); --init he|ll (default he; \
+ll needs --act crelu); --bn/--no-bn (default on); --arch ff|res (res = --skip); --seed (weights, \
+shuffling, augmentation; default 0); --device. The other lab flags are ignored. CPU defaults are \
+small on purpose (a 5000-image subset, batch 64). Records also go to RUNS_DIR/<run>.jsonl.";
+
+/// Settings of `shatterlab train` beyond the global lab flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Training")]
+pub struct TrainArgs {
+    /// Skip connections every two modules (a resnet; same as --arch res).
+    #[arg(long)]
+    pub skip: bool,
+    /// With --init ll: delta-orthogonal kernels (only the centre tap non-zero).
+    #[arg(long)]
+    pub delta: bool,
+    /// Epochs to train [default: 10; with --resume, the checkpoint's].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value = "adam")]
+    pub optimizer: crate::train::optim::OptimizerKind,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Train on the first N training images; 0 = all of them.
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub train_subset: usize,
+    /// Evaluate on the first N test images; 0 = all of them.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub test_subset: usize,
+    /// Turn off the random shifts and flips.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Emit a step record every this many steps.
+    #[arg(long, default_value_t = 10, value_name = "STEPS")]
+    pub log_every: usize,
+    /// Epochs without progress before the learning rate is cut.
+    #[arg(long, default_value_t = 2, value_name = "EPOCHS")]
+    pub plateau_patience: usize,
+    /// Learning-rate factor applied on a plateau.
+    #[arg(long, default_value_t = 0.5)]
+    pub plateau_factor: f64,
+    /// CIFAR-10 directory (the .bin batches, or a directory holding cifar-10-batches-bin);
+    /// default: $SHATTERLAB_DATA, then the XDG data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where run logs (and checkpoints) are written.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    #[arg(long, default_value = "jsonl")]
+    pub format: crate::train::headless::TrainFormat,
+    /// Save a checkpoint (RUNS_DIR/<run>.safetensors) at the end of every epoch.
+    #[arg(long)]
+    pub checkpoint: bool,
+    /// Continue the run saved in this checkpoint (its settings win over the net and
+    /// optimiser flags; --epochs may extend it); records are appended to its log.
+    #[arg(long, value_name = "PATH")]
+    pub resume: Option<PathBuf>,
+}
+
+/// `shatterlab data ...`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download, verify and unpack the official CIFAR-10 binary archive (about 170 MB).
+    #[command(
+        after_help = "The lab options are ignored here. An interrupted download resumes \
+                            from DIR/cifar-10-binary.tar.gz.part when run again."
+    )]
+    Download(DownloadArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Download")]
+pub struct DownloadArgs {
+    /// Data directory; the batches go to DIR/cifar-10-batches-bin. Default: $SHATTERLAB_DATA,
+    /// then $XDG_DATA_HOME/shatterlab (or ~/.local/share/shatterlab).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Fetch the archive from this URL instead (a mirror; checksums must still match). Also
+    /// read from SHATTERLAB_CIFAR_URL.
+    #[arg(long, hide = true)]
+    pub url: Option<String>,
 }
 
 /// The experiment's settings; each overrides the config file.

@@ -6,5 +6,6 @@ pub mod config;
 pub mod lab;
 pub mod nets;
 pub mod output;
+pub mod train;
 pub mod ui;
 pub mod worker;

@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shatterlab::cli::{Cli, Command, GradArgs, run_grad, run_theory};
+use shatterlab::cli::{Cli, Command, DataCommand, GradArgs, run_grad, run_theory};
 use shatterlab::output::Format;
+use shatterlab::train::headless::{run_download, run_train};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -45,6 +46,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Grad(args)) => run_grad(&settings.lab, args),
         Some(Command::Theory(args)) => run_theory(&settings.lab, args),
+        Some(Command::Train(args)) => run_train(&cli.lab, args),
+        Some(Command::Data(DataCommand::Download(args))) => run_download(args),
         None => {
             let headless = GradArgs {
                 depths: Vec::new(),

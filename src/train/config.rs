@@ -1,0 +1,118 @@
+//! One training run's settings: serialised into its log so any run can be repeated exactly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::nets::conv::ConvNetConfig;
+use crate::train::optim::OptimizerKind;
+
+/// Everything that determines a run, given the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub net: ConvNetConfig,
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// SGD momentum (unused by Adam).
+    pub momentum: f64,
+    pub batch: usize,
+    pub epochs: usize,
+    /// Train on the first N training images only (the files are in random order).
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only.
+    pub test_subset: Option<usize>,
+    /// Random 4-px shifts and horizontal flips.
+    pub augment: bool,
+    /// Seeds the weights, the shuffling and the augmentation.
+    pub seed: u64,
+    /// Emit a step record every this many steps (and at each epoch's end).
+    pub log_every: usize,
+    /// Epochs without a 0.1% drop in training loss before the learning rate is cut.
+    pub plateau_patience: usize,
+    /// Factor applied to the learning rate on a plateau.
+    pub plateau_factor: f64,
+}
+
+impl Default for TrainConfig {
+    /// CPU-friendly defaults: a thin depth-8 net, small batches, a 5k-image subset.
+    fn default() -> Self {
+        Self {
+            net: ConvNetConfig {
+                depth: 8,
+                act: crate::config::Activation::Relu,
+                init: crate::nets::conv::ConvInit::He,
+                bn: true,
+                skip: false,
+            },
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            batch: 64,
+            epochs: 10,
+            train_subset: Some(5000),
+            test_subset: None,
+            augment: true,
+            seed: 0,
+            log_every: 10,
+            plateau_patience: 2,
+            plateau_factor: 0.5,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting; the error names the flag and what it expects.
+    pub fn validate(&self) -> Result<(), String> {
+        self.net
+            .validate()
+            .map_err(|e| format!("{e} (flag --depth/--init/--act)"))?;
+        let check = |ok: bool, flag: &str, value: String, expected: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("invalid --{flag} {value}: expected {expected}"))
+            }
+        };
+        check(
+            self.lr.is_finite() && self.lr > 0.0,
+            "lr",
+            self.lr.to_string(),
+            "a finite number > 0",
+        )?;
+        check(
+            self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum),
+            "momentum",
+            self.momentum.to_string(),
+            "a number in [0, 1)",
+        )?;
+        check(
+            (1..=4096).contains(&self.batch),
+            "batch",
+            self.batch.to_string(),
+            "an integer in 1..=4096",
+        )?;
+        check(
+            (1..=10_000).contains(&self.epochs),
+            "epochs",
+            self.epochs.to_string(),
+            "an integer in 1..=10000",
+        )?;
+        if let Some(n) = self.train_subset {
+            check(n >= 1, "train-subset", n.to_string(), "an integer >= 1")?;
+        }
+        if let Some(n) = self.test_subset {
+            check(n >= 1, "test-subset", n.to_string(), "an integer >= 1")?;
+        }
+        check(
+            self.log_every >= 1,
+            "log-every",
+            self.log_every.to_string(),
+            "an integer >= 1",
+        )?;
+        check(
+            self.plateau_factor > 0.0 && self.plateau_factor <= 1.0,
+            "plateau-factor",
+            self.plateau_factor.to_string(),
+            "a number in (0, 1]",
+        )
+    }
+}

@@ -1,0 +1,87 @@
+//! Where the CIFAR-10 data lives: `--data-dir`, else `SHATTERLAB_DATA`, else the XDG data
+//! directory (`$XDG_DATA_HOME/shatterlab`, or `~/.local/share/shatterlab`).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::train::cifar::TRAIN_FILES;
+
+/// Environment variable naming the data directory.
+pub const DATA_ENV: &str = "SHATTERLAB_DATA";
+/// Directory the official archive unpacks into.
+pub const BATCHES_DIR: &str = "cifar-10-batches-bin";
+
+/// The data root from the flag, else the environment (read through `env`, so tests need not
+/// touch the process's own).
+pub fn data_root(
+    flag: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set(DATA_ENV) {
+        return Ok(dir);
+    }
+    // The XDG spec says relative values are to be ignored.
+    if let Some(xdg) = set("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+        return Ok(xdg.join("shatterlab"));
+    }
+    match set("HOME") {
+        Some(home) => Ok(home.join(".local/share/shatterlab")),
+        None => {
+            anyhow::bail!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)")
+        }
+    }
+}
+
+/// The directory holding the `.bin` batches: `root` itself when it has them (a path straight
+/// to the batches), else `root/cifar-10-batches-bin` (where `data download` puts them).
+pub fn batches_dir(root: &Path) -> PathBuf {
+    if root.join(TRAIN_FILES[0]).is_file() {
+        root.to_path_buf()
+    } else {
+        root.join(BATCHES_DIR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn flag_then_env_then_xdg_then_home() {
+        let all = [
+            ("SHATTERLAB_DATA", "/d"),
+            ("XDG_DATA_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        let root = |flag: Option<&str>, vars| data_root(flag.map(Path::new), env(vars)).unwrap();
+        assert_eq!(root(Some("/f"), &all), Path::new("/f"));
+        assert_eq!(root(None, &all), Path::new("/d"));
+        assert_eq!(root(None, &all[1..]), Path::new("/x/shatterlab"));
+        assert_eq!(
+            root(None, &[("XDG_DATA_HOME", "rel"), ("HOME", "/h")]),
+            Path::new("/h/.local/share/shatterlab")
+        );
+        assert_eq!(
+            root(None, &[("SHATTERLAB_DATA", ""), ("HOME", "/h")]),
+            Path::new("/h/.local/share/shatterlab")
+        );
+        assert!(
+            data_root(None, env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("--data-dir")
+        );
+    }
+}
