@@ -1,22 +1,13 @@
 //! The CIFAR-10 loader on the real shared batches and on malformed files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shatterlab::train::cifar::{Cifar, Dataset, RECORD_BYTES};
 
-/// The shared data; its absence is a failure, never a skip.
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin");
-    assert!(
-        dir.join("data_batch_1.bin").is_file(),
-        "CIFAR-10 test data missing: expected the binary batches in {}",
-        dir.display()
-    );
-    dir
-}
-
 fn load(name: &str) -> Dataset {
-    Dataset::load_file(&data_dir().join(name)).expect("shared CIFAR-10 file loads")
+    Dataset::load_file(&common::cifar_dir().join(name)).expect("shared CIFAR-10 file loads")
 }
 
 #[test]
@@ -34,7 +25,7 @@ fn batches_have_the_documented_class_counts() {
 
 #[test]
 fn directory_load_has_labels_in_range_and_the_documented_pixel_stats() {
-    let data = Cifar::load_dir(&data_dir()).expect("shared directory loads");
+    let data = Cifar::load_dir(&common::cifar_dir()).expect("shared directory loads");
     assert_eq!(data.train.len(), 20_000);
     assert_eq!(data.test.len(), 10_000);
     assert!(

@@ -1,7 +1,8 @@
 //! The trainer on the real shared data: a small net overfits 256 images, a seed reproduces a
 //! run, a huge learning rate ends as "diverged" instead of crashing.
 
-use std::path::Path;
+mod common;
+
 use std::sync::{Arc, OnceLock};
 
 use candle_core::Device;
@@ -17,7 +18,7 @@ use shatterlab::train::trainer::{Control, RunState, TrainEvent, Trainer};
 fn data() -> Arc<Cifar> {
     static DATA: OnceLock<Arc<Cifar>> = OnceLock::new();
     DATA.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin");
+        let dir = common::cifar_dir();
         let data = Cifar::load_dir(&dir).unwrap_or_else(|e| {
             panic!(
                 "CIFAR-10 test data missing or unreadable at {}: {e:#}",

@@ -1,27 +1,19 @@
 //! `shatterlab train` end to end: JSON lines on stdout and in the run log, checkpoints and
 //! resume, and one-line errors for bad flags and data.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin");
-    assert!(
-        dir.join("data_batch_1.bin").is_file(),
-        "CIFAR-10 test data missing: expected the binary batches in {}",
-        dir.display()
-    );
-    dir
-}
 
 /// A tiny run's flags.
 fn train(runs: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("shatterlab").expect("binary");
     cmd.args(["train", "--train-subset", "64", "--test-subset", "50"])
         .args(["--log-every", "1", "--seed", "3", "--data-dir"])
-        .arg(data_dir())
+        .arg(common::cifar_dir())
         .arg("--runs-dir")
         .arg(runs)
         .args(extra);
@@ -102,7 +94,7 @@ fn a_run_streams_json_lines_and_logs_them() {
     let mut resume = Command::cargo_bin("shatterlab").expect("binary");
     resume
         .args(["train", "--epochs", "2", "--log-every", "1", "--data-dir"])
-        .arg(data_dir())
+        .arg(common::cifar_dir())
         .arg("--runs-dir")
         .arg(runs.path())
         .arg("--resume")
@@ -164,7 +156,7 @@ fn bad_flags_fail_in_one_line_naming_the_flag() {
 fn the_data_directory_comes_from_shatterlab_data_when_no_flag_is_given() {
     let runs = tempfile::tempdir().expect("tmp");
     // The parent of cifar-10-batches-bin, as `data download` lays it out.
-    let root = data_dir().parent().expect("parent").to_path_buf();
+    let root = common::cifar_dir().parent().expect("parent").to_path_buf();
     let out = Command::cargo_bin("shatterlab")
         .expect("binary")
         .args(["train", "--depth", "2", "--epochs", "1", "--batch", "32"])
