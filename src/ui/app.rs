@@ -5,8 +5,35 @@ use std::time::Duration;
 
 use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH};
 use crate::lab::stats::{self, Noise};
+use crate::train_worker::TrainUpdate;
 use crate::ui::theme::Theme;
+use crate::ui::train::TrainTab;
 use crate::worker::{DepthView, Job, Side, Update};
+
+/// The two screens: the 1-D lab and CIFAR-10 training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Lab,
+    Train,
+}
+
+/// Which tab a command acts on; the footer and help show only the current tab's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Both,
+    Lab,
+    Train,
+}
+
+impl Scope {
+    pub fn includes(self, tab: Tab) -> bool {
+        match self {
+            Scope::Both => true,
+            Scope::Lab => tab == Tab::Lab,
+            Scope::Train => tab == Tab::Train,
+        }
+    }
+}
 
 /// The panes, in focus order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,12 +214,44 @@ pub enum Command {
     Help,
     Close,
     Quit,
+    SwitchTab,
+    QueueRun,
+    PauseRun,
+    StopRun,
+    SelectUp,
+    SelectDown,
+    Compare,
+}
+
+impl Command {
+    /// The tab the command acts on. The toggles, depth and seed act on both: on the training
+    /// tab they set up the next run (and the lab's panes follow).
+    pub fn scope(self) -> Scope {
+        match self {
+            Command::Toggle(_)
+            | Command::DepthUp
+            | Command::DepthDown
+            | Command::NewSeed
+            | Command::SwitchTab
+            | Command::Help
+            | Command::Close
+            | Command::Quit => Scope::Both,
+            Command::QueueRun
+            | Command::PauseRun
+            | Command::StopRun
+            | Command::SelectUp
+            | Command::SelectDown
+            | Command::Compare => Scope::Train,
+            _ => Scope::Lab,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub enum Action {
     Key(Command),
     Worker(Update),
+    Train(TrainUpdate),
 }
 
 /// The results streamed in for one side's settings.
@@ -278,6 +337,8 @@ pub struct State {
     /// Why the last settings change was refused, until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
+    pub tab: Tab,
+    pub train: TrainTab,
 }
 
 const DEPTHS: [usize; 22] = [
@@ -309,6 +370,8 @@ impl State {
             quit: false,
             notice: None,
             theme,
+            tab: Tab::Lab,
+            train: TrainTab::default(),
         };
         let jobs = state.restart();
         (state, jobs)
@@ -421,6 +484,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
             receive(state, u);
             Vec::new()
         }
+        Action::Train(u) => {
+            state.train.receive(u);
+            Vec::new()
+        }
         Action::Key(command) => command_update(state, command),
     }
 }
@@ -455,6 +522,9 @@ fn receive(state: &mut State, update: Update) {
 
 fn command_update(state: &mut State, command: Command) -> Vec<Job> {
     if state.help && !matches!(command, Command::Help | Command::Close | Command::Quit) {
+        return Vec::new();
+    }
+    if !command.scope().includes(state.tab) {
         return Vec::new();
     }
     match command {
@@ -547,6 +617,37 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
         }
         Command::Quit => {
             state.quit = true;
+            Vec::new()
+        }
+        Command::SwitchTab => {
+            state.tab = match state.tab {
+                Tab::Lab => Tab::Train,
+                Tab::Train => Tab::Lab,
+            };
+            Vec::new()
+        }
+        Command::QueueRun => match state.train.queue(&state.cfg) {
+            Ok(jobs) => {
+                state.notice = None;
+                jobs
+            }
+            Err(e) => {
+                state.notice = Some(e);
+                Vec::new()
+            }
+        },
+        Command::PauseRun => state.train.toggle_pause(),
+        Command::StopRun => state.train.stop(),
+        Command::SelectUp => {
+            state.train.select(-1);
+            Vec::new()
+        }
+        Command::SelectDown => {
+            state.train.select(1);
+            Vec::new()
+        }
+        Command::Compare => {
+            state.train.toggle_shown();
             Vec::new()
         }
     }

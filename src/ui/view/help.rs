@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::ui::app::State;
 use crate::ui::cmdline::command_line;
-use crate::ui::keys::{BINDINGS, labels};
+use crate::ui::keys::{BINDINGS, Binding, labels};
 
 /// Width of the key column.
 const KEY_WIDTH: usize = 9;
@@ -19,7 +19,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let command = command_line(&state.cfg);
     let inner_width = usize::from(width.saturating_sub(2)).max(1);
     let command_rows = command.chars().count().div_ceil(inner_width) as u16;
-    let rows = BINDINGS.len().div_ceil(2) as u16;
+    let bindings: Vec<&Binding> = BINDINGS
+        .iter()
+        .filter(|b| b.command.scope().includes(state.tab))
+        .collect();
+    let rows = bindings.len().div_ceil(2) as u16;
     let height = (rows + command_rows + 4).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
@@ -47,7 +51,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     ])
     .areas(keys_area);
     let key_style = state.theme.accent().add_modifier(Modifier::BOLD);
-    let lines: Vec<Line> = BINDINGS
+    let lines: Vec<Line> = bindings
         .iter()
         .map(|b| {
             Line::from(vec![
