@@ -39,7 +39,7 @@ fn ema(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The compared runs with a number of steps per epoch (so the x axis is known).
+/// The runs in the compare set.
 fn shown(state: &State) -> impl Iterator<Item = &RunView> {
     state.train.runs.iter().filter(|r| r.shown)
 }
