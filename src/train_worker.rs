@@ -1,7 +1,8 @@
 //! CIFAR-10 training off the UI thread. The UI sends [`TrainJob`]s tagged with a run id; the
 //! worker thread steps every unpaused run in turn (one optimisation step each), so several
 //! runs' curves grow side by side, and answers with [`TrainUpdate`]s tagged with the same id.
-//! Each run appends its JSONL log under the runs directory, as headless runs do.
+//! Each run appends its JSONL log under the runs directory, as headless runs do. Without
+//! data, the worker can fetch it with the same downloader as `shatterlab data download`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::lab::forward::device_for;
 use crate::train::cifar::{Cifar, TRAIN_FILES};
 use crate::train::config::TrainConfig;
 use crate::train::datadir::batches_dir;
+use crate::train::download::{self, Event, Retry, Source};
 use crate::train::runlog::{Header, RunLog, run_name};
 use crate::train::trainer::{RunState, TrainEvent, Trainer};
 
@@ -33,6 +35,8 @@ pub enum TrainJob {
     Pause { run: RunId, paused: bool },
     /// Ends a run between two steps; it reports `End` with `Cancelled`.
     Stop { run: RunId },
+    /// Fetches CIFAR-10 into the data root; reports progress, then the data status again.
+    Download,
 }
 
 /// Whether the data directory holds CIFAR-10, as checked when the worker starts.
@@ -68,6 +72,8 @@ pub enum TrainUpdate {
         run: RunId,
         error: String,
     },
+    /// How a download is going (progress at most once per 0.1%).
+    Fetch(Event),
 }
 
 /// Where the training worker finds data and writes logs.
@@ -76,6 +82,8 @@ pub struct TrainPaths {
     /// The data root (`--data-dir`, `SHATTERLAB_DATA`, XDG), or why there is none.
     pub data_root: Result<PathBuf, String>,
     pub runs_dir: PathBuf,
+    /// Where a download fetches the archive from (the official URL, or a mirror).
+    pub source: Source,
 }
 
 /// Whether `root` holds the binary batches (directly or in `cifar-10-batches-bin`).
@@ -208,7 +216,47 @@ impl Worker {
                 }
                 None => Ok(()),
             },
+            TrainJob::Download => self.download(),
         }
+    }
+
+    /// Fetches the data on this thread (nothing trains without it), then reports whether
+    /// it is there now.
+    fn download(&mut self) -> Result<(), Gone> {
+        let Ok(root) = self.paths.data_root.clone() else {
+            return self.send(TrainUpdate::Data(probe(&self.paths)));
+        };
+        log::info!(
+            "downloading CIFAR-10 from {} into {}",
+            self.paths.source.url,
+            root.display()
+        );
+        let mut shown = None;
+        let mut gone = false;
+        let outcome = download::download(&self.paths.source, &root, Retry::default(), |event| {
+            if let Event::Progress { done, total } = event {
+                let permille = done * 1000 / total.max(1);
+                if shown == Some(permille) {
+                    return;
+                }
+                shown = Some(permille);
+            }
+            gone |= self.send(TrainUpdate::Fetch(event)).is_err();
+        });
+        if gone {
+            return Err(Gone);
+        }
+        let status = match outcome {
+            Ok(_) => probe(&self.paths),
+            Err(e) => {
+                log::error!("download failed: {e:#}");
+                DataStatus::Missing {
+                    root: Some(root),
+                    reason: format!("download failed: {e:#}"),
+                }
+            }
+        };
+        self.send(TrainUpdate::Data(status))
     }
 
     /// Builds the run's trainer and opens its log with the config header.

@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use shatterlab::config::{Activation, Arch, ColorMode, DeviceKind, Init, LabConfig, MarkerKind};
 use shatterlab::nets::conv::ConvInit;
 use shatterlab::train::config::TrainConfig;
+use shatterlab::train::download::{Event, Source};
 use shatterlab::train::trainer::{RunState, TrainEvent};
 use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
 use shatterlab::ui::app::{Action, State, Tab, update};
@@ -281,6 +282,40 @@ fn without_data_queueing_is_refused_with_the_reason() {
     );
 }
 
+fn missing() -> TrainUpdate {
+    TrainUpdate::Data(DataStatus::Missing {
+        root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
+        reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
+    })
+}
+
+#[test]
+fn d_downloads_the_missing_data_once() {
+    let (mut state, _) = State::new(tiny(), theme());
+    press(&mut state, "t");
+    assert!(press(&mut state, "d").is_empty(), "nothing known yet");
+    send(&mut state, data_found());
+    assert!(press(&mut state, "d").is_empty());
+    assert_eq!(state.notice.as_deref(), Some("CIFAR-10 is already here"));
+    send(&mut state, missing());
+    assert_eq!(press(&mut state, "d"), vec![Job::Train(TrainJob::Download)]);
+    assert!(press(&mut state, "d").is_empty(), "one download at a time");
+    let halfway = Event::Progress {
+        done: 85_000_000,
+        total: 170_052_171,
+    };
+    send(&mut state, TrainUpdate::Fetch(halfway.clone()));
+    assert_eq!(state.train.fetch, Some(halfway));
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        assert!(backend.to_string().contains("downloading 85.0 / 170.1 MB"));
+        insta::assert_snapshot!(format!("train_downloading_{w}x{h}"), backend);
+    }
+    send(&mut state, data_found());
+    assert_eq!(state.train.fetch, None);
+    assert_eq!(press(&mut state, "n").len(), 1, "runs can be queued now");
+}
+
 #[test]
 fn failures_and_divergence_end_a_run() {
     let mut state = on_tab();
@@ -439,6 +474,7 @@ fn the_training_worker_runs_logs_and_stops() {
     let paths = TrainPaths {
         data_root: Ok(shared_data()),
         runs_dir: runs.path().to_path_buf(),
+        source: Source::official(None),
     };
     train_worker::spawn(paths, job_rx, update_tx).unwrap();
     let mut next = || updates.blocking_recv().expect("worker alive");
@@ -526,6 +562,7 @@ fn the_training_worker_runs_logs_and_stops() {
     let paths = TrainPaths {
         data_root: Ok(empty.path().to_path_buf()),
         runs_dir: runs.path().to_path_buf(),
+        source: Source::official(None),
     };
     train_worker::spawn(paths, job_rx, update_tx).unwrap();
     assert!(matches!(

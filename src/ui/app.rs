@@ -221,6 +221,7 @@ pub enum Command {
     SelectUp,
     SelectDown,
     Compare,
+    Download,
 }
 
 impl Command {
@@ -241,7 +242,8 @@ impl Command {
             | Command::StopRun
             | Command::SelectUp
             | Command::SelectDown
-            | Command::Compare => Scope::Train,
+            | Command::Compare
+            | Command::Download => Scope::Train,
             _ => Scope::Lab,
         }
     }
@@ -626,16 +628,14 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
             };
             Vec::new()
         }
-        Command::QueueRun => match state.train.queue(&state.cfg) {
-            Ok(jobs) => {
-                state.notice = None;
-                jobs
-            }
-            Err(e) => {
-                state.notice = Some(e);
-                Vec::new()
-            }
-        },
+        Command::QueueRun => {
+            let result = state.train.queue(&state.cfg);
+            noticed(state, result)
+        }
+        Command::Download => {
+            let result = state.train.download();
+            noticed(state, result)
+        }
         Command::PauseRun => state.train.toggle_pause(),
         Command::StopRun => state.train.stop(),
         Command::SelectUp => {
@@ -648,6 +648,20 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
         }
         Command::Compare => {
             state.train.toggle_shown();
+            Vec::new()
+        }
+    }
+}
+
+/// The jobs of an accepted request, or none and the reason in the status bar.
+fn noticed(state: &mut State, result: Result<Vec<Job>, String>) -> Vec<Job> {
+    match result {
+        Ok(jobs) => {
+            state.notice = None;
+            jobs
+        }
+        Err(e) => {
+            state.notice = Some(e);
             Vec::new()
         }
     }

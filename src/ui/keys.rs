@@ -188,6 +188,12 @@ pub const BINDINGS: &[Binding] = &[
         "compare: show/hide in charts",
         None,
     ),
+    bind(
+        &[key('d')],
+        Command::Download,
+        "download CIFAR-10 (when missing)",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
     bind(
         &[code(KeyCode::Esc)],

@@ -23,6 +23,7 @@ use tokio::time::MissedTickBehavior;
 use crate::cli::UiArgs;
 use crate::config::FileConfig;
 use crate::train::datadir::data_root;
+use crate::train::download::{Source, URL_ENV};
 use crate::train_worker::{self, TrainJob, TrainPaths};
 use crate::ui::app::{Action, State, update};
 use crate::ui::cmdline::command_line;
@@ -48,6 +49,7 @@ pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
     let paths = TrainPaths {
         data_root: data_root(args.data_dir.as_deref(), env).map_err(|e| format!("{e:#}")),
         runs_dir: args.runs_dir.clone(),
+        source: Source::official(std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
     };
     let theme = Theme::from_env(settings.ui.color, settings.ui.marker);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::{Activation, Arch, Init, LabConfig};
 use crate::nets::conv::{ConvInit, ConvNetConfig, MAX_CONV_DEPTH};
 use crate::train::config::TrainConfig;
+use crate::train::download::Event;
 use crate::train::trainer::{RunState, TrainEvent};
 use crate::train_worker::{DataStatus, RunId, TrainJob, TrainUpdate};
 use crate::worker::Job;
@@ -175,6 +176,8 @@ pub struct TrainTab {
     pub data: Option<DataStatus>,
     /// The settings the lab's toggles do not decide.
     pub base: TrainConfig,
+    /// The latest news of a download in progress (a zero total: connecting).
+    pub fetch: Option<Event>,
 }
 
 impl Default for TrainTab {
@@ -185,6 +188,7 @@ impl Default for TrainTab {
             next_id: 1,
             data: None,
             base: cpu_defaults(),
+            fetch: None,
         }
     }
 }
@@ -215,6 +219,22 @@ impl TrainTab {
             cfg,
             device: lab.device,
         })])
+    }
+
+    /// Starts fetching the data into the data root, when it is missing and there is one.
+    pub fn download(&mut self) -> Result<Vec<Job>, String> {
+        if self.fetch.is_some() {
+            return Ok(Vec::new());
+        }
+        match &self.data {
+            Some(DataStatus::Missing { root: Some(_), .. }) => {
+                self.fetch = Some(Event::Progress { done: 0, total: 0 });
+                Ok(vec![Job::Train(TrainJob::Download)])
+            }
+            Some(DataStatus::Missing { reason, .. }) => Err(format!("cannot download: {reason}")),
+            Some(DataStatus::Found { .. }) => Err("CIFAR-10 is already here".into()),
+            None => Err("still looking for the data".into()),
+        }
     }
 
     /// Pauses or resumes the selected run, if it is live.
@@ -258,6 +278,13 @@ impl TrainTab {
         let run = match &update {
             TrainUpdate::Data(status) => {
                 self.data = Some(status.clone());
+                self.fetch = None;
+                return;
+            }
+            TrainUpdate::Fetch(event) => {
+                if self.fetch.is_some() {
+                    self.fetch = Some(event.clone());
+                }
                 return;
             }
             TrainUpdate::Started { run, .. }
@@ -268,7 +295,7 @@ impl TrainTab {
             return;
         };
         match update {
-            TrainUpdate::Data(_) => {}
+            TrainUpdate::Data(_) | TrainUpdate::Fetch(_) => {}
             TrainUpdate::Started {
                 log,
                 steps_per_epoch,

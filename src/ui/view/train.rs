@@ -5,10 +5,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Gauge, Paragraph, Wrap};
 
 use super::{curves, runs};
 use crate::train::config::TrainConfig;
+use crate::train::download::Event;
 use crate::train_worker::DataStatus;
 use crate::ui::app::State;
 use crate::ui::train::draft;
@@ -80,20 +81,70 @@ fn no_data(
         Some(r) => format!("shatterlab data download --dir {}", r.display()),
         None => "shatterlab data download --dir DIR".to_string(),
     };
+    let block = Block::bordered().title(" CIFAR-10 training · no data ");
+    if let Some(event) = &state.train.fetch {
+        return fetching(frame, area, state, block, event);
+    }
     let key = state.theme.accent().add_modifier(Modifier::BOLD);
-    let text = vec![
+    let mut text = vec![
         Line::from(format!("CIFAR-10 is not here: {reason}.")),
         Line::from(""),
-        Line::from("Fetch the official binary archive (about 170 MB, checksums verified) with:"),
+    ];
+    if root.is_some() {
+        text.push(Line::from(vec![
+            Span::raw("Press "),
+            Span::styled("d", key),
+            Span::raw(" to download it now (about 170 MB, checksums verified), or run:"),
+        ]));
+    } else {
+        text.push(Line::from(
+            "Fetch it (about 170 MB, checksums verified) with:",
+        ));
+    }
+    text.extend([
         Line::from(Span::styled(format!("  {command}"), key)),
         Line::from(""),
-        Line::from("then restart the lab, or point it at a copy with --data-dir DIR"),
+        Line::from("and restart the lab, or point it at a copy with --data-dir DIR"),
         Line::from("(or SHATTERLAB_DATA)."),
-    ];
+    ]);
     frame.render_widget(
-        Paragraph::new(text)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" CIFAR-10 training · no data ")),
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
         area,
+    );
+}
+
+/// A download in progress: a gauge while bytes arrive, then the checks and the unpacking.
+fn fetching(frame: &mut Frame, area: Rect, state: &State, block: Block, event: &Event) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text_area, _, gauge_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let mb = |b: u64| b as f64 / 1e6;
+    let (text, ratio) = match event {
+        Event::Progress { total: 0, .. } => ("connecting…".to_string(), 0.0),
+        Event::Progress { done, total } => (
+            format!("downloading {:.1} / {:.1} MB", mb(*done), mb(*total)),
+            *done as f64 / *total as f64,
+        ),
+        Event::Retrying { attempt, reason } => (
+            format!(
+                "transfer failed ({reason}); resuming, attempt {}",
+                attempt + 1
+            ),
+            0.0,
+        ),
+        Event::Verifying => ("verifying size, MD5 and SHA-256…".to_string(), 1.0),
+        Event::Extracting => ("unpacking…".to_string(), 1.0),
+    };
+    frame.render_widget(Paragraph::new(format!(" {text}")), text_area);
+    frame.render_widget(
+        Gauge::default()
+            .ratio(ratio.clamp(0.0, 1.0))
+            .gauge_style(state.theme.accent()),
+        gauge_area,
     );
 }
