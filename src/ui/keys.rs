@@ -191,7 +191,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(
         &[key('d')],
         Command::Download,
-        "download CIFAR-10 (when missing)",
+        "download missing CIFAR-10",
         None,
     ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
