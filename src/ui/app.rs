@@ -244,7 +244,20 @@ impl Command {
             | Command::SelectDown
             | Command::Compare
             | Command::Download => Scope::Train,
-            _ => Scope::Lab,
+            Command::BetaDown
+            | Command::BetaUp
+            | Command::Width
+            | Command::Reset
+            | Command::Pause
+            | Command::Step
+            | Command::AbView
+            | Command::Preset(_)
+            | Command::FocusNext
+            | Command::FocusPrev
+            | Command::Zoom
+            | Command::Shallower
+            | Command::Deeper
+            | Command::LogY => Scope::Lab,
         }
     }
 }
@@ -336,7 +349,8 @@ pub struct State {
     /// Depth bound the workers may compute to while paused.
     pub until: Option<usize>,
     pub quit: bool,
-    /// Why the last settings change was refused, until one is accepted.
+    /// Why the last settings change or training request was refused (or, at start-up,
+    /// why there is no log file), until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
     pub tab: Tab,

@@ -1,5 +1,5 @@
-//! The help overlay: every binding of the table, and the command line that reopens the
-//! lab on the current settings.
+//! The help overlay: the current tab's bindings from the table, and the command line that
+//! reproduces what is on screen (the lab's settings, or a training run headless).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
