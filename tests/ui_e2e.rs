@@ -119,9 +119,24 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     });
     send("s");
     screen.wait_for(&["res+BN", " 6/6 "]);
-    // The training tab, its data found, and back.
+    // The training tab, its data found: a run starts, is stopped, and its log says so.
     send("t");
     screen.wait_for(&["CIFAR-10 runs", "CPU defaults", "L=6 res+BN", "· data /"]);
+    send("n");
+    screen.wait_for(&["●1", "/310"]);
+    send("x");
+    screen.wait_for(&["stopped"]);
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .expect("the runs directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run_log = std::fs::read_to_string(&runs[0]).expect("run log");
+    assert!(run_log.starts_with(r#"{"type":"config""#), "{run_log}");
+    assert!(
+        run_log.trim_end().ends_with(r#""state":"cancelled"}"#),
+        "{run_log}"
+    );
     send("t");
     screen.wait_for(&["autocorrelation"]);
     send("q");
