@@ -83,7 +83,11 @@ fn row(run: &RunView, state: &State) -> Row<'static> {
         Cell::from(run.cfg.net.depth.to_string()),
         Cell::from(step),
         Cell::from(format!("{}/{}", run.epoch, run.cfg.epochs)),
-        Cell::from(run.last_loss().map_or_else(dash, |l| format!("{l:.3}"))),
+        Cell::from(if run.phase == Phase::Ended(RunState::Diverged) {
+            "NaN".to_string()
+        } else {
+            run.last_loss().map_or_else(dash, |l| format!("{l:.3}"))
+        }),
         Cell::from(
             run.accuracy
                 .last()
@@ -104,6 +108,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
             ..
         }) => Line::from(Span::styled(
             format!(" run {id} failed: {e} "),
+            state.theme.alert(),
+        )),
+        Some(RunView {
+            id,
+            phase: Phase::Ended(RunState::Diverged),
+            step,
+            ..
+        }) => Line::from(Span::styled(
+            format!(" run {id} diverged at step {step}: the loss is no longer finite "),
             state.theme.alert(),
         )),
         Some(RunView {
