@@ -16,8 +16,9 @@ use crate::ui::train::RunView;
 /// Points of a curve; the loss chart keeps (run, raw, smoothed) in (epoch, log10 loss).
 type Series = Vec<(f64, f64)>;
 
-/// Weight of the past in the loss EMA (TensorBoard's smoothing, bias-corrected).
-const SMOOTHING: f64 = 0.9;
+/// Weight of the past in the loss EMA (TensorBoard's smoothing, bias-corrected): about a
+/// 20-step memory, which tames the noise of batch-32 losses logged every step.
+const SMOOTHING: f64 = 0.95;
 
 /// A run's colour in the table and the charts: the lab's series ramp, cycled by run id.
 pub(super) fn run_style(theme: &Theme, id: RunId) -> Style {
@@ -81,15 +82,21 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
     if curves.is_empty() {
         return empty(frame, area, block, "no losses yet");
     }
-    let ys = curves.iter().flat_map(|c| c.1.iter().map(|p| p.1));
+    // The smoothed curves set the scale; the raw ones are the noise band around them, and
+    // their spikes are pinned to the edges.
+    let ys = curves.iter().flat_map(|c| c.2.iter().map(|p| p.1));
     let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
         (lo.min(y), hi.max(y))
     });
-    // A little room above and below, at least a factor of two in all.
-    let pad = ((hi - lo) * 0.05).max((0.3 - (hi - lo)) / 2.0).max(0.0);
+    // Room above and below, at least a factor of two in all.
+    let pad = ((hi - lo) * 0.25).max((0.3 - (hi - lo)) / 2.0).max(0.0);
     let (lo, hi) = (lo - pad, hi + pad);
+    let clamped: Vec<Series> = curves
+        .iter()
+        .map(|c| c.1.iter().map(|&(x, y)| (x, y.clamp(lo, hi))).collect())
+        .collect();
     let mut datasets = Vec::new();
-    for (_, raw, _) in &curves {
+    for raw in &clamped {
         datasets.push(line(raw, theme, theme.dim()));
     }
     for (r, _, smooth) in &curves {
