@@ -1,5 +1,5 @@
-//! UI hot paths: one full frame at 120x40 on the paper preset (target < 2 ms), and the
-//! latency from a toggle to the first result of the new settings at depth 50 while the
+//! UI hot paths: one full frame at 120x40 on the paper preset (target < 2 ms), one of the
+//! training tab with four long runs' curves, and the latency from a toggle to the first result of the new settings at depth 50 while the
 //! old sweep is still running (target < 100 ms on 2 cores).
 
 use std::ops::ControlFlow;
@@ -10,6 +10,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shatterlab::config::{ColorMode, LabConfig, MarkerKind};
 use shatterlab::lab::sweep::sweep;
+use shatterlab::train::trainer::{RunState, TrainEvent};
+use shatterlab::train_worker::{DataStatus, TrainUpdate};
 use shatterlab::ui::app::{Action, Command, State, Toggle, update};
 use shatterlab::ui::theme::Theme;
 use shatterlab::ui::view::render;
@@ -85,5 +87,44 @@ fn toggle_latency(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, render_frame, toggle_latency);
+/// The training tab with four runs of 2000 logged steps each (loss EMA, decimation, table).
+fn render_training_tab(c: &mut Criterion) {
+    let (mut state, _) = State::new(LabConfig::default(), theme());
+    let data = TrainUpdate::Data(DataStatus::Found {
+        dir: "/data".into(),
+    });
+    update(&mut state, Action::Train(data));
+    update(&mut state, Action::Key(Command::SwitchTab));
+    for run in 1..=4u64 {
+        update(&mut state, Action::Key(Command::QueueRun));
+        let started = TrainUpdate::Started {
+            run,
+            log: "runs/r.jsonl".into(),
+            steps_per_epoch: 62,
+        };
+        update(&mut state, Action::Train(started));
+        for step in 1..=2000u64 {
+            let event = TrainEvent::Step {
+                step,
+                epoch: (step / 62) as usize,
+                loss: Some(2.3 / (1.0 + step as f64 / (100.0 * run as f64))),
+                lr: 1e-3,
+                images_per_sec: 300.0,
+                state: RunState::Running,
+            };
+            update(&mut state, Action::Train(TrainUpdate::Event { run, event }));
+        }
+    }
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
+    c.bench_function(
+        "render frame 120x40, training tab, 4 runs x 2000 steps",
+        |b| {
+            b.iter(|| {
+                terminal.draw(|f| render(&state, f)).expect("draw");
+            })
+        },
+    );
+}
+
+criterion_group!(benches, render_frame, render_training_tab, toggle_latency);
 criterion_main!(benches);

@@ -210,6 +210,17 @@ pub struct UiArgs {
     /// Frame-rate cap (1..=120).
     #[arg(long)]
     pub fps: Option<u32>,
+    /// CIFAR-10 directory for the training tab (the .bin batches, or a directory holding
+    /// cifar-10-batches-bin); default: $SHATTERLAB_DATA, then the XDG data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where the training tab's run logs are written.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Log file of the lab [default: $XDG_STATE_HOME/shatterlab/shatterlab.log, or
+    /// ~/.local/state/shatterlab/shatterlab.log].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

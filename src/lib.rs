@@ -7,5 +7,6 @@ pub mod lab;
 pub mod nets;
 pub mod output;
 pub mod train;
+pub mod train_worker;
 pub mod ui;
 pub mod worker;

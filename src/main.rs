@@ -57,7 +57,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             if cli.no_tui || !std::io::stdout().is_terminal() {
                 run_grad(&settings.lab, &headless)
             } else {
-                shatterlab::ui::run(settings)
+                shatterlab::ui::run(settings, &cli.ui)
             }
         }
     }

@@ -13,6 +13,7 @@ use crate::config::LabConfig;
 use crate::lab::forward::device_for;
 use crate::lab::stats::{self, Activity};
 use crate::lab::sweep::{DepthResult, DepthStats, sweep};
+use crate::train_worker::TrainJob;
 
 /// Which half of the A/B view a job or update belongs to; each side has its own worker, so
 /// the two sweeps run side by side.
@@ -41,20 +42,28 @@ pub enum Job {
     },
     /// Abandons any older sweep: the side has nothing to show at `generation`.
     Cancel { generation: u64, side: Side },
+    /// For the training worker, tagged by run id rather than generation.
+    Train(TrainJob),
 }
 
 impl Job {
-    pub fn generation(&self) -> u64 {
+    /// The settings generation of a sweep job; None for training jobs.
+    pub fn generation(&self) -> Option<u64> {
         match self {
             Job::Sweep { generation, .. }
             | Job::Limit { generation, .. }
-            | Job::Cancel { generation, .. } => *generation,
+            | Job::Cancel { generation, .. } => Some(*generation),
+            Job::Train(_) => None,
         }
     }
 
-    pub fn side(&self) -> Side {
+    /// The side whose worker takes a sweep job; None for training jobs.
+    pub fn side(&self) -> Option<Side> {
         match self {
-            Job::Sweep { side, .. } | Job::Limit { side, .. } | Job::Cancel { side, .. } => *side,
+            Job::Sweep { side, .. } | Job::Limit { side, .. } | Job::Cancel { side, .. } => {
+                Some(*side)
+            }
+            Job::Train(_) => None,
         }
     }
 }
@@ -197,7 +206,7 @@ impl Worker {
                     None => return,
                 },
             };
-            self.latest = self.latest.max(job.generation());
+            self.latest = self.latest.max(job.generation().unwrap_or(0));
             // A Limit or Cancel outside a sweep has nothing left to act on.
             if let Job::Sweep {
                 generation,
@@ -251,16 +260,26 @@ impl Worker {
         let update = match (stop, outcome) {
             (Some(Stop::Gone), _) => return ControlFlow::Break(()),
             (Some(Stop::Superseded), _) => return ControlFlow::Continue(()),
-            (None, Ok(())) => Update::Done {
-                generation,
-                side,
-                compute,
-            },
-            (None, Err(e)) => Update::Failed {
-                generation,
-                side,
-                error: format!("{e:#}"),
-            },
+            (None, Ok(())) => {
+                log::info!(
+                    "sweep done: generation {generation}, side {side:?}, compute {:.3} s, settings {}",
+                    compute.as_secs_f64(),
+                    serde_json::to_string(cfg).unwrap_or_default()
+                );
+                Update::Done {
+                    generation,
+                    side,
+                    compute,
+                }
+            }
+            (None, Err(e)) => {
+                log::error!("sweep failed: generation {generation}, side {side:?}: {e:#}");
+                Update::Failed {
+                    generation,
+                    side,
+                    error: format!("{e:#}"),
+                }
+            }
         };
         match self.updates.blocking_send(update) {
             Ok(()) => ControlFlow::Continue(()),
@@ -295,7 +314,7 @@ impl Worker {
                     until: u,
                     ..
                 } if g == generation => *until = u,
-                job if job.generation() > generation => {
+                job if job.generation().is_some_and(|g| g > generation) => {
                     self.next = Some(job);
                     return Err(Stop::Superseded);
                 }

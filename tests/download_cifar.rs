@@ -323,3 +323,49 @@ fn the_cli_reports_a_mismatch_in_one_line() {
     );
     assert!(listing(root.path()).is_empty());
 }
+
+/// The TUI's training worker fetches through the same downloader: progress, the checks,
+/// the unpacking, then the data reported found.
+#[test]
+fn the_training_worker_downloads_on_request() {
+    use shatterlab::train::download::Event;
+    use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+
+    let body = archive(None);
+    let server = serve(body.clone(), vec![Reply::Full]);
+    let root = tempfile::tempdir().expect("tmp");
+    let (jobs, job_rx) = tokio::sync::mpsc::channel(1);
+    let (update_tx, mut updates) = tokio::sync::mpsc::channel(8);
+    let paths = TrainPaths {
+        data_root: Ok(root.path().to_path_buf()),
+        runs_dir: root.path().join("runs"),
+        source: source_for(server.url, &body),
+    };
+    train_worker::spawn(paths, job_rx, update_tx).expect("spawn");
+    let mut next = || updates.blocking_recv().expect("worker alive");
+    assert!(matches!(
+        next(),
+        TrainUpdate::Data(DataStatus::Missing { .. })
+    ));
+    jobs.blocking_send(TrainJob::Download).expect("send");
+    let mut seen = Vec::new();
+    let found = loop {
+        match next() {
+            TrainUpdate::Fetch(event) => seen.push(event),
+            TrainUpdate::Data(status) => break status,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let total = body.len() as u64;
+    assert!(seen.contains(&Event::Progress { done: total, total }));
+    assert!(
+        seen.ends_with(&[Event::Verifying, Event::Extracting]),
+        "{seen:?}"
+    );
+    assert_eq!(
+        found,
+        DataStatus::Found {
+            dir: root.path().join("cifar-10-batches-bin")
+        }
+    );
+}

@@ -54,8 +54,17 @@ impl Screen {
 #[test]
 fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("lab.log");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/cifar-10-batches-bin"
+    );
     let inner = format!(
-        "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3"
+        "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3 \
+         --data-dir {data} --runs-dir {} --log {}",
+        dir.path().join("runs").display(),
+        log.display()
     );
     let mut child = Command::new("script")
         .args(["-q", "-f", "-e", "-c", &inner, "/dev/null"])
@@ -110,6 +119,26 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     });
     send("s");
     screen.wait_for(&["res+BN", " 6/6 "]);
+    // The training tab, its data found: a run starts, is stopped, and its log says so.
+    send("t");
+    screen.wait_for(&["CIFAR-10 runs", "CPU defaults", "L=6 res+BN", "· data /"]);
+    send("n");
+    screen.wait_for(&["●1", "/310"]);
+    send("x");
+    screen.wait_for(&["stopped"]);
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .expect("the runs directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run_log = std::fs::read_to_string(&runs[0]).expect("run log");
+    assert!(run_log.starts_with(r#"{"type":"config""#), "{run_log}");
+    assert!(
+        run_log.trim_end().ends_with(r#""state":"cancelled"}"#),
+        "{run_log}"
+    );
+    send("t");
+    screen.wait_for(&["autocorrelation"]);
     send("q");
 
     let (done_tx, done) = mpsc::channel::<ExitStatus>();
@@ -125,5 +154,10 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     assert!(
         !screen.text().contains("gradient"),
         "the main screen is back, nothing drawn on it"
+    );
+    let logged = std::fs::read_to_string(&log).expect("the lab logs to --log");
+    assert!(
+        logged.contains("session start") && logged.contains("sweep done"),
+        "{logged}"
     );
 }

@@ -5,8 +5,35 @@ use std::time::Duration;
 
 use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH};
 use crate::lab::stats::{self, Noise};
+use crate::train_worker::TrainUpdate;
 use crate::ui::theme::Theme;
+use crate::ui::train::TrainTab;
 use crate::worker::{DepthView, Job, Side, Update};
+
+/// The two screens: the 1-D lab and CIFAR-10 training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Lab,
+    Train,
+}
+
+/// Which tab a command acts on; the footer and help show only the current tab's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Both,
+    Lab,
+    Train,
+}
+
+impl Scope {
+    pub fn includes(self, tab: Tab) -> bool {
+        match self {
+            Scope::Both => true,
+            Scope::Lab => tab == Tab::Lab,
+            Scope::Train => tab == Tab::Train,
+        }
+    }
+}
 
 /// The panes, in focus order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,12 +214,59 @@ pub enum Command {
     Help,
     Close,
     Quit,
+    SwitchTab,
+    QueueRun,
+    PauseRun,
+    StopRun,
+    SelectUp,
+    SelectDown,
+    Compare,
+    Download,
+}
+
+impl Command {
+    /// The tab the command acts on. The toggles, depth and seed act on both: on the training
+    /// tab they set up the next run (and the lab's panes follow).
+    pub fn scope(self) -> Scope {
+        match self {
+            Command::Toggle(_)
+            | Command::DepthUp
+            | Command::DepthDown
+            | Command::NewSeed
+            | Command::SwitchTab
+            | Command::Help
+            | Command::Close
+            | Command::Quit => Scope::Both,
+            Command::QueueRun
+            | Command::PauseRun
+            | Command::StopRun
+            | Command::SelectUp
+            | Command::SelectDown
+            | Command::Compare
+            | Command::Download => Scope::Train,
+            Command::BetaDown
+            | Command::BetaUp
+            | Command::Width
+            | Command::Reset
+            | Command::Pause
+            | Command::Step
+            | Command::AbView
+            | Command::Preset(_)
+            | Command::FocusNext
+            | Command::FocusPrev
+            | Command::Zoom
+            | Command::Shallower
+            | Command::Deeper
+            | Command::LogY => Scope::Lab,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub enum Action {
     Key(Command),
     Worker(Update),
+    Train(TrainUpdate),
 }
 
 /// The results streamed in for one side's settings.
@@ -275,9 +349,12 @@ pub struct State {
     /// Depth bound the workers may compute to while paused.
     pub until: Option<usize>,
     pub quit: bool,
-    /// Why the last settings change was refused, until one is accepted.
+    /// Why the last settings change or training request was refused (or, at start-up,
+    /// why there is no log file), until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
+    pub tab: Tab,
+    pub train: TrainTab,
 }
 
 const DEPTHS: [usize; 22] = [
@@ -309,6 +386,8 @@ impl State {
             quit: false,
             notice: None,
             theme,
+            tab: Tab::Lab,
+            train: TrainTab::default(),
         };
         let jobs = state.restart();
         (state, jobs)
@@ -421,6 +500,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
             receive(state, u);
             Vec::new()
         }
+        Action::Train(u) => {
+            state.train.receive(u);
+            Vec::new()
+        }
         Action::Key(command) => command_update(state, command),
     }
 }
@@ -455,6 +538,9 @@ fn receive(state: &mut State, update: Update) {
 
 fn command_update(state: &mut State, command: Command) -> Vec<Job> {
     if state.help && !matches!(command, Command::Help | Command::Close | Command::Quit) {
+        return Vec::new();
+    }
+    if !command.scope().includes(state.tab) {
         return Vec::new();
     }
     match command {
@@ -547,6 +633,49 @@ fn command_update(state: &mut State, command: Command) -> Vec<Job> {
         }
         Command::Quit => {
             state.quit = true;
+            Vec::new()
+        }
+        Command::SwitchTab => {
+            state.tab = match state.tab {
+                Tab::Lab => Tab::Train,
+                Tab::Train => Tab::Lab,
+            };
+            Vec::new()
+        }
+        Command::QueueRun => {
+            let result = state.train.queue(&state.cfg);
+            noticed(state, result)
+        }
+        Command::Download => {
+            let result = state.train.download();
+            noticed(state, result)
+        }
+        Command::PauseRun => state.train.toggle_pause(),
+        Command::StopRun => state.train.stop(),
+        Command::SelectUp => {
+            state.train.select(-1);
+            Vec::new()
+        }
+        Command::SelectDown => {
+            state.train.select(1);
+            Vec::new()
+        }
+        Command::Compare => {
+            state.train.toggle_shown();
+            Vec::new()
+        }
+    }
+}
+
+/// The jobs of an accepted request, or none and the reason in the status bar.
+fn noticed(state: &mut State, result: Result<Vec<Job>, String>) -> Vec<Job> {
+    match result {
+        Ok(jobs) => {
+            state.notice = None;
+            jobs
+        }
+        Err(e) => {
+            state.notice = Some(e);
             Vec::new()
         }
     }

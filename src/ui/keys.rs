@@ -83,7 +83,8 @@ pub const BINDINGS: &[Binding] = &[
         Some("depth"),
     ),
     bind(&[key('w')], Command::Width, "cycle width", None),
-    bind(&[key('r')], Command::NewSeed, "new seed", Some("seed")),
+    // No footer hint: the 80-column footer keeps room for the tab key and help.
+    bind(&[key('r')], Command::NewSeed, "new seed", None),
     bind(
         &[key('R')],
         Command::Reset,
@@ -145,6 +146,54 @@ pub const BINDINGS: &[Binding] = &[
         "log-y: correlation vs depth",
         None,
     ),
+    bind(
+        &[key('t')],
+        Command::SwitchTab,
+        "lab ↔ CIFAR-10 training tab",
+        Some("tab"),
+    ),
+    bind(
+        &[key('n')],
+        Command::QueueRun,
+        "queue a run of the toggles",
+        Some("queue"),
+    ),
+    bind(
+        &[key('p')],
+        Command::PauseRun,
+        "pause/resume the selected run",
+        Some("pause"),
+    ),
+    bind(
+        &[key('x')],
+        Command::StopRun,
+        "stop the selected run",
+        Some("stop"),
+    ),
+    bind(
+        &[code(KeyCode::Up), key('k')],
+        Command::SelectUp,
+        "select the run above",
+        None,
+    ),
+    bind(
+        &[code(KeyCode::Down), key('j')],
+        Command::SelectDown,
+        "select the run below",
+        None,
+    ),
+    bind(
+        &[key('c')],
+        Command::Compare,
+        "compare: show/hide in charts",
+        None,
+    ),
+    bind(
+        &[key('d')],
+        Command::Download,
+        "download missing CIFAR-10",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
     bind(
         &[code(KeyCode::Esc)],
@@ -191,6 +240,8 @@ pub fn label(k: Key) -> String {
         KeyCode::Enter => "Enter".to_string(),
         KeyCode::Left => "←".to_string(),
         KeyCode::Right => "→".to_string(),
+        KeyCode::Up => "↑".to_string(),
+        KeyCode::Down => "↓".to_string(),
         KeyCode::Esc => "Esc".to_string(),
         other => format!("{other:?}"),
     };
@@ -247,6 +298,10 @@ mod tests {
         );
         assert_eq!(
             command_for(press(KeyCode::Char('c'), KeyModifiers::NONE)),
+            Some(Command::Compare)
+        );
+        assert_eq!(
+            command_for(press(KeyCode::Char('v'), KeyModifiers::NONE)),
             None
         );
         let mut release = press(KeyCode::Char('q'), KeyModifiers::NONE);

@@ -1,12 +1,14 @@
-//! The interactive lab: a `tokio::select!` loop over key events, worker updates and a
-//! capped frame clock. Keys and updates go through `app::update`; frames are drawn only
-//! when something changed.
+//! The interactive lab: a `tokio::select!` loop over key events, sweep and training worker
+//! updates and a capped frame clock. Keys and updates go through `app::update`; frames are
+//! drawn only when something changed.
 
 pub mod app;
 pub mod cmdline;
 pub mod keys;
+pub mod logfile;
 pub mod terminal;
 pub mod theme;
+pub mod train;
 pub mod view;
 
 use std::collections::VecDeque;
@@ -18,8 +20,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use crate::cli::UiArgs;
 use crate::config::FileConfig;
+use crate::train::datadir::data_root;
+use crate::train::download::{Source, URL_ENV};
+use crate::train_worker::{self, TrainJob, TrainPaths};
 use crate::ui::app::{Action, State, update};
+use crate::ui::cmdline::command_line;
 use crate::ui::terminal::Tui;
 use crate::ui::theme::Theme;
 use crate::worker::{self, Job, Side};
@@ -30,20 +37,46 @@ const JOB_QUEUE: usize = 8;
 const UPDATE_QUEUE: usize = 64;
 
 /// Runs the lab until the user quits. The terminal is restored before this returns.
-pub fn run(settings: FileConfig) -> anyhow::Result<()> {
+pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var_os(k);
+    let log = logfile::log_path(args.log.as_deref(), env).and_then(|p| logfile::open(&p));
+    let argv: Vec<String> = std::env::args().collect();
+    log::info!(
+        "session start: {} (settings: {})",
+        argv.join(" "),
+        command_line(&settings.lab)
+    );
+    let paths = TrainPaths {
+        data_root: data_root(args.data_dir.as_deref(), env).map_err(|e| format!("{e:#}")),
+        runs_dir: args.runs_dir.clone(),
+        source: Source::official(std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
+    };
     let theme = Theme::from_env(settings.ui.color, settings.ui.marker);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    runtime.block_on(event_loop(settings, theme))
+    let result = runtime.block_on(event_loop(settings, theme, paths, log.err()));
+    match &result {
+        Ok(()) => log::info!("session end"),
+        Err(e) => log::error!("session failed: {e:#}"),
+    }
+    result
 }
 
-async fn event_loop(settings: FileConfig, theme: Theme) -> anyhow::Result<()> {
+async fn event_loop(
+    settings: FileConfig,
+    theme: Theme,
+    paths: TrainPaths,
+    log_problem: Option<String>,
+) -> anyhow::Result<()> {
     let (update_tx, mut updates) = mpsc::channel(UPDATE_QUEUE);
-    let mut workers = Workers::spawn(&update_tx)?;
+    let (train_tx, mut train_updates) = mpsc::channel(UPDATE_QUEUE);
+    let mut workers = Workers::spawn(&update_tx, paths, train_tx)?;
     drop(update_tx);
     let (mut state, jobs) = State::new(settings.lab, theme);
+    // The TUI runs on without a log file, and says so.
+    state.notice = log_problem;
     workers.outbox.extend(jobs);
     let mut tui = Tui::enter().context("cannot open the terminal UI")?;
     let mut events = EventStream::new();
@@ -71,6 +104,11 @@ async fn event_loop(settings: FileConfig, theme: Theme) -> anyhow::Result<()> {
                 workers.outbox.extend(update(&mut state, Action::Worker(u)));
                 dirty = true;
             }
+            received = train_updates.recv() => {
+                let u = received.context("the training worker stopped")?;
+                workers.outbox.extend(update(&mut state, Action::Train(u)));
+                dirty = true;
+            }
             sent = workers.flush(), if !workers.outbox.is_empty() => sent?,
             _ = frames.tick() => {
                 if dirty {
@@ -84,23 +122,33 @@ async fn event_loop(settings: FileConfig, theme: Theme) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The two workers' job channels and the jobs not yet handed over.
+/// The sweep workers' and the training worker's job channels, and the jobs not yet
+/// handed over.
 struct Workers {
     a: mpsc::Sender<Job>,
     b: mpsc::Sender<Job>,
+    train: mpsc::Sender<TrainJob>,
     outbox: VecDeque<Job>,
 }
 
 impl Workers {
-    fn spawn(updates: &mpsc::Sender<worker::Update>) -> anyhow::Result<Self> {
+    fn spawn(
+        updates: &mpsc::Sender<worker::Update>,
+        paths: TrainPaths,
+        train_updates: mpsc::Sender<train_worker::TrainUpdate>,
+    ) -> anyhow::Result<Self> {
         let start = || -> anyhow::Result<mpsc::Sender<Job>> {
             let (tx, rx) = mpsc::channel(JOB_QUEUE);
             worker::spawn(rx, updates.clone()).context("cannot start the worker thread")?;
             Ok(tx)
         };
+        let (train, rx) = mpsc::channel(JOB_QUEUE);
+        train_worker::spawn(paths, rx, train_updates)
+            .context("cannot start the training worker thread")?;
         Ok(Self {
             a: start()?,
             b: start()?,
+            train,
             outbox: VecDeque::new(),
         })
     }
@@ -108,14 +156,25 @@ impl Workers {
     /// Hands the oldest queued job to its worker once it has room. Cancel-safe: the job
     /// leaves the outbox only with a reserved slot.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        let Some(side) = self.outbox.front().map(Job::side) else {
+        let Some(job) = self.outbox.front() else {
             return Ok(());
         };
-        let sender = match side {
-            Side::A => &self.a,
-            Side::B => &self.b,
+        let sweeps = match job.side() {
+            Some(Side::A) => &self.a,
+            Some(Side::B) => &self.b,
+            None => {
+                let permit = self
+                    .train
+                    .reserve()
+                    .await
+                    .context("the training worker stopped")?;
+                if let Some(Job::Train(job)) = self.outbox.pop_front() {
+                    permit.send(job);
+                }
+                return Ok(());
+            }
         };
-        let permit = sender.reserve().await.context("the worker stopped")?;
+        let permit = sweeps.reserve().await.context("the worker stopped")?;
         if let Some(job) = self.outbox.pop_front() {
             permit.send(job);
         }

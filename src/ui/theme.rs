@@ -126,6 +126,11 @@ impl Theme {
         self.fg((170, 170, 170))
     }
 
+    /// A run that diverged or failed.
+    pub fn alert(&self) -> Style {
+        self.fg((230, 40, 40))
+    }
+
     pub fn theory(&self) -> Style {
         self.fg((240, 220, 90))
     }

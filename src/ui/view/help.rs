@@ -1,5 +1,5 @@
-//! The help overlay: every binding of the table, and the command line that reopens the
-//! lab on the current settings.
+//! The help overlay: the current tab's bindings from the table, and the command line that
+//! reproduces what is on screen (the lab's settings, or a training run headless).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -7,19 +7,50 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::ui::app::State;
-use crate::ui::cmdline::command_line;
-use crate::ui::keys::{BINDINGS, labels};
+use crate::ui::app::{State, Tab};
+use crate::ui::cmdline::{command_line, train_command_line};
+use crate::ui::keys::{BINDINGS, Binding, labels};
+use crate::ui::train::draft;
 
 /// Width of the key column.
 const KEY_WIDTH: usize = 9;
 
+/// Rows `text` takes when wrapped at spaces into `width` columns.
+fn wrapped_rows(text: &str, width: usize) -> u16 {
+    let mut rows = 1;
+    let mut used = 0;
+    for word in text.split(' ').map(|w| w.chars().count()) {
+        let need = if used == 0 { word } else { used + 1 + word };
+        if need > width && used > 0 {
+            rows += 1;
+            used = word;
+        } else {
+            used = need;
+        }
+    }
+    rows
+}
+
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let width = area.width.min(100);
-    let command = command_line(&state.cfg);
+    let (title, command) = match (state.tab, state.train.selected_run()) {
+        (Tab::Lab, _) => ("reproduce this screen:", command_line(&state.cfg)),
+        (Tab::Train, Some(run)) => (
+            "the selected run, headless:",
+            train_command_line(&run.cfg, state.cfg.device),
+        ),
+        (Tab::Train, None) => (
+            "the next run, headless:",
+            train_command_line(&draft(&state.train.base, &state.cfg), state.cfg.device),
+        ),
+    };
     let inner_width = usize::from(width.saturating_sub(2)).max(1);
-    let command_rows = command.chars().count().div_ceil(inner_width) as u16;
-    let rows = BINDINGS.len().div_ceil(2) as u16;
+    let command_rows = wrapped_rows(&command, inner_width);
+    let bindings: Vec<&Binding> = BINDINGS
+        .iter()
+        .filter(|b| b.command.scope().includes(state.tab))
+        .collect();
+    let rows = bindings.len().div_ceil(2) as u16;
     let height = (rows + command_rows + 4).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
@@ -47,7 +78,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     ])
     .areas(keys_area);
     let key_style = state.theme.accent().add_modifier(Modifier::BOLD);
-    let lines: Vec<Line> = BINDINGS
+    let lines: Vec<Line> = bindings
         .iter()
         .map(|b| {
             Line::from(vec![
@@ -59,12 +90,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let (first, second) = lines.split_at(usize::from(rows).min(lines.len()));
     frame.render_widget(Paragraph::new(first.to_vec()), left);
     frame.render_widget(Paragraph::new(second.to_vec()), right);
-    frame.render_widget(
-        Paragraph::new("reproduce this screen:").style(state.theme.dim()),
-        title_area,
-    );
+    frame.render_widget(Paragraph::new(title).style(state.theme.dim()), title_area);
     frame.render_widget(
         Paragraph::new(command).wrap(Wrap { trim: false }),
         command_area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_counts_whole_words() {
+        assert_eq!(wrapped_rows("ab cd", 5), 1);
+        assert_eq!(wrapped_rows("ab cd ef", 5), 2);
+        assert_eq!(wrapped_rows("abc def", 4), 2);
+    }
 }

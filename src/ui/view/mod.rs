@@ -3,18 +3,21 @@
 
 mod acf;
 mod activity;
+mod curves;
 mod depth;
 mod heatmap;
 mod help;
+mod runs;
 mod status;
 mod trace;
+mod train;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::ui::app::{Pairing, Pane, Run, State};
+use crate::ui::app::{Pairing, Pane, Run, State, Tab};
 
 /// Smallest terminal the layout is designed for.
 pub const MIN_WIDTH: u16 = 80;
@@ -34,6 +37,7 @@ pub fn render(state: &State, frame: &mut Frame) {
     ])
     .areas(area);
     match (state.pairing, &state.b) {
+        _ if state.tab == Tab::Train => train::render(frame, main, state),
         (Pairing::Fig1, Some(b)) => trace::figure1(frame, main, state, b),
         (Pairing::Flipped(toggle), Some(b)) => {
             let [left, right] = Layout::horizontal([Constraint::Fill(1); 2]).areas(main);

@@ -88,11 +88,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(Paragraph::new(right).style(bar), r);
 }
 
-/// `key hint` pairs of the bindings that have a footer hint.
+/// `key hint` pairs of the current tab's bindings that have a footer hint, as many whole
+/// ones as fit.
 pub(super) fn hints(frame: &mut Frame, area: Rect, state: &State) {
     let mut spans = vec![Span::raw(" ")];
-    for b in BINDINGS {
+    let mut used = 1;
+    for b in BINDINGS
+        .iter()
+        .filter(|b| b.command.scope().includes(state.tab))
+    {
         if let (Some(hint), Some(k)) = (b.hint, b.keys.first()) {
+            used += label(*k).chars().count() + hint.chars().count() + 1;
+            if used > usize::from(area.width) {
+                break;
+            }
+            used += 2;
             spans.push(Span::styled(
                 label(*k),
                 state.theme.accent().add_modifier(Modifier::BOLD),

@@ -1,0 +1,360 @@
+//! CIFAR-10 training off the UI thread. The UI sends [`TrainJob`]s tagged with a run id; the
+//! worker thread steps every unpaused run in turn (one optimisation step each), so several
+//! runs' curves grow side by side, and answers with [`TrainUpdate`]s tagged with the same id.
+//! Each run appends its JSONL log under the runs directory, as headless runs do. Without
+//! data, the worker can fetch it with the same downloader as `shatterlab data download`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+use crate::config::DeviceKind;
+use crate::lab::forward::device_for;
+use crate::train::cifar::{Cifar, TRAIN_FILES};
+use crate::train::config::TrainConfig;
+use crate::train::datadir::batches_dir;
+use crate::train::download::{self, Event, Retry, Source};
+use crate::train::runlog::{Header, RunLog, run_name};
+use crate::train::trainer::{RunState, TrainEvent, Trainer};
+
+/// Identifies a run from the UI's queue to its last update.
+pub type RunId = u64;
+
+/// UI to training worker.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainJob {
+    /// Start a run; it trains until done, stopped or failed.
+    Start {
+        run: RunId,
+        cfg: TrainConfig,
+        device: DeviceKind,
+    },
+    /// Holds (or releases) a run between two steps.
+    Pause { run: RunId, paused: bool },
+    /// Ends a run between two steps; it reports `End` with `Cancelled`.
+    Stop { run: RunId },
+    /// Fetches CIFAR-10 into the data root; reports progress, then the data status again.
+    Download,
+}
+
+/// Whether the data directory holds CIFAR-10, as checked when the worker starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataStatus {
+    Found {
+        dir: PathBuf,
+    },
+    /// `root` is the data root the download command would fill.
+    Missing {
+        root: Option<PathBuf>,
+        reason: String,
+    },
+}
+
+/// Training worker to UI.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainUpdate {
+    Data(DataStatus),
+    /// The run's net is built and its log opened.
+    Started {
+        run: RunId,
+        log: PathBuf,
+        steps_per_epoch: usize,
+    },
+    /// A record of the trainer (the same ones the headless command prints).
+    Event {
+        run: RunId,
+        event: TrainEvent,
+    },
+    /// The run could not start or a step failed; it is gone from the worker.
+    Failed {
+        run: RunId,
+        error: String,
+    },
+    /// How a download is going (progress at most once per 0.1%).
+    Fetch(Event),
+}
+
+/// Where the training worker finds data and writes logs.
+#[derive(Clone, Debug)]
+pub struct TrainPaths {
+    /// The data root (`--data-dir`, `SHATTERLAB_DATA`, XDG), or why there is none.
+    pub data_root: Result<PathBuf, String>,
+    pub runs_dir: PathBuf,
+    /// Where a download fetches the archive from (the official URL, or a mirror).
+    pub source: Source,
+}
+
+/// Whether `root` holds the binary batches (directly or in `cifar-10-batches-bin`).
+pub fn probe(paths: &TrainPaths) -> DataStatus {
+    match &paths.data_root {
+        Ok(root) => {
+            let dir = batches_dir(root);
+            if dir.join(TRAIN_FILES[0]).is_file() {
+                DataStatus::Found { dir }
+            } else {
+                DataStatus::Missing {
+                    root: Some(root.clone()),
+                    reason: format!("no CIFAR-10 in {}", dir.display()),
+                }
+            }
+        }
+        Err(e) => DataStatus::Missing {
+            root: None,
+            reason: e.clone(),
+        },
+    }
+}
+
+/// Starts the training worker thread, detached: it ends once `jobs` closes or `updates` is
+/// dropped. It first reports whether the data is there.
+pub fn spawn(
+    paths: TrainPaths,
+    jobs: mpsc::Receiver<TrainJob>,
+    updates: mpsc::Sender<TrainUpdate>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("shatterlab-train".into())
+        .spawn(move || {
+            let worker = Worker {
+                paths,
+                jobs,
+                updates,
+                data: None,
+                runs: Vec::new(),
+                turn: 0,
+            };
+            worker.run();
+        })
+        .map(drop)
+}
+
+/// A run in progress.
+struct Active {
+    id: RunId,
+    trainer: Trainer,
+    log: RunLog,
+    paused: bool,
+}
+
+struct Worker {
+    paths: TrainPaths,
+    jobs: mpsc::Receiver<TrainJob>,
+    updates: mpsc::Sender<TrainUpdate>,
+    /// Loaded on the first run and shared by all.
+    data: Option<Arc<Cifar>>,
+    runs: Vec<Active>,
+    /// Round-robin position: the next run to step.
+    turn: usize,
+}
+
+/// The UI has gone.
+struct Gone;
+
+impl Worker {
+    fn run(mut self) {
+        let status = probe(&self.paths);
+        if self.send(TrainUpdate::Data(status)).is_err() {
+            return;
+        }
+        while self.tick().is_ok() {}
+    }
+
+    /// Takes in the jobs that arrived (waiting for one when nothing can run), then steps
+    /// the next unpaused run.
+    fn tick(&mut self) -> Result<(), Gone> {
+        if !self.runs.iter().any(|r| !r.paused) {
+            let job = self.jobs.blocking_recv().ok_or(Gone)?;
+            self.take(job)?;
+        }
+        loop {
+            match self.jobs.try_recv() {
+                Ok(job) => self.take(job)?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Err(Gone),
+            }
+        }
+        let n = self.runs.len();
+        let next = (0..n)
+            .map(|k| (self.turn + k) % n)
+            .find(|&i| !self.runs[i].paused);
+        match next {
+            Some(i) => {
+                self.turn = i + 1;
+                self.step(i)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn take(&mut self, job: TrainJob) -> Result<(), Gone> {
+        match job {
+            TrainJob::Start { run, cfg, device } => match self.start(run, cfg, device) {
+                Ok(active) => {
+                    let started = TrainUpdate::Started {
+                        run,
+                        log: active.log.path().to_path_buf(),
+                        steps_per_epoch: active.trainer.steps_per_epoch(),
+                    };
+                    self.runs.push(active);
+                    self.send(started)
+                }
+                Err(e) => self.fail(run, &e),
+            },
+            TrainJob::Pause { run, paused } => {
+                if let Some(r) = self.runs.iter_mut().find(|r| r.id == run) {
+                    r.paused = paused;
+                }
+                Ok(())
+            }
+            TrainJob::Stop { run } => match self.runs.iter().position(|r| r.id == run) {
+                Some(i) => {
+                    let mut r = self.runs.remove(i);
+                    log::info!("training run {} stopped", r.log.path().display());
+                    self.end(&mut r, RunState::Cancelled)
+                }
+                None => Ok(()),
+            },
+            TrainJob::Download => self.download(),
+        }
+    }
+
+    /// Fetches the data on this thread (nothing trains without it), then reports whether
+    /// it is there now.
+    fn download(&mut self) -> Result<(), Gone> {
+        let Ok(root) = self.paths.data_root.clone() else {
+            return self.send(TrainUpdate::Data(probe(&self.paths)));
+        };
+        log::info!(
+            "downloading CIFAR-10 from {} into {}",
+            self.paths.source.url,
+            root.display()
+        );
+        let mut shown = None;
+        let mut gone = false;
+        let outcome = download::download(&self.paths.source, &root, Retry::default(), |event| {
+            if let Event::Progress { done, total } = event {
+                let permille = done * 1000 / total.max(1);
+                if shown == Some(permille) {
+                    return;
+                }
+                shown = Some(permille);
+            }
+            gone |= self.send(TrainUpdate::Fetch(event)).is_err();
+        });
+        if gone {
+            return Err(Gone);
+        }
+        let status = match outcome {
+            Ok(_) => probe(&self.paths),
+            Err(e) => {
+                log::error!("download failed: {e:#}");
+                DataStatus::Missing {
+                    root: Some(root),
+                    reason: format!("download failed: {e:#}"),
+                }
+            }
+        };
+        self.send(TrainUpdate::Data(status))
+    }
+
+    /// Builds the run's trainer and opens its log with the config header.
+    fn start(&mut self, id: RunId, cfg: TrainConfig, device: DeviceKind) -> anyhow::Result<Active> {
+        let data = match &self.data {
+            Some(d) => d.clone(),
+            None => {
+                let root = self.paths.data_root.clone().map_err(anyhow::Error::msg)?;
+                let d = Arc::new(Cifar::load_dir(&batches_dir(&root))?);
+                self.data = Some(d.clone());
+                d
+            }
+        };
+        let trainer = Trainer::new(cfg, data, device_for(device)?)?;
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (mut log, name) =
+            RunLog::create(&self.paths.runs_dir, &run_name(trainer.config(), started))?;
+        log.append(&Header {
+            kind: "config",
+            run: &name,
+            seed: trainer.config().seed,
+            step: 0,
+            config: trainer.config(),
+        })?;
+        log::info!(
+            "training run {} started: {}",
+            log.path().display(),
+            serde_json::to_string(trainer.config()).unwrap_or_default()
+        );
+        Ok(Active {
+            id,
+            trainer,
+            log,
+            paused: false,
+        })
+    }
+
+    /// One step of run `i`: its records go to the log and the UI; a finished run leaves.
+    fn step(&mut self, i: usize) -> Result<(), Gone> {
+        let r = &mut self.runs[i];
+        let outcome = r.trainer.step().and_then(|events| {
+            for event in &events {
+                r.log.append(event)?;
+            }
+            Ok(events)
+        });
+        let events = match outcome {
+            Ok(events) => events,
+            Err(e) => {
+                let r = self.runs.remove(i);
+                return self.fail(r.id, &e.context("training step failed"));
+            }
+        };
+        let id = r.id;
+        for event in events {
+            self.send(TrainUpdate::Event { run: id, event })?;
+        }
+        let state = self.runs[i].trainer.state();
+        if state.is_done() {
+            let mut r = self.runs.remove(i);
+            match state {
+                RunState::Diverged => log::warn!(
+                    "training run {} diverged at step {}",
+                    r.log.path().display(),
+                    r.trainer.progress().step
+                ),
+                _ => log::info!("training run {} finished", r.log.path().display()),
+            }
+            self.end(&mut r, state)?;
+        }
+        Ok(())
+    }
+
+    /// Closes a run: the `End` record in its log and to the UI.
+    fn end(&mut self, r: &mut Active, state: RunState) -> Result<(), Gone> {
+        let p = r.trainer.progress();
+        let event = TrainEvent::End {
+            step: p.step,
+            epoch: p.epoch,
+            state,
+        };
+        if let Err(e) = r.log.append(&event) {
+            log::error!("{e:#}");
+        }
+        self.send(TrainUpdate::Event { run: r.id, event })
+    }
+
+    fn fail(&mut self, run: RunId, e: &anyhow::Error) -> Result<(), Gone> {
+        log::error!("training run {run} failed: {e:#}");
+        self.send(TrainUpdate::Failed {
+            run,
+            error: format!("{e:#}"),
+        })
+    }
+
+    fn send(&self, update: TrainUpdate) -> Result<(), Gone> {
+        self.updates.blocking_send(update).map_err(|_| Gone)
+    }
+}

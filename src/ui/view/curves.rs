@@ -1,0 +1,176 @@
+//! The compared runs' curves against epochs: training loss on a log scale (the raw records
+//! dimmed behind an exponential moving average) and test accuracy per epoch.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+
+use super::{decimate, legend, num};
+use crate::train_worker::RunId;
+use crate::ui::app::State;
+use crate::ui::theme::Theme;
+use crate::ui::train::RunView;
+
+/// Points of a curve; the loss chart keeps (run, raw, smoothed) in (epoch, log10 loss).
+type Series = Vec<(f64, f64)>;
+
+/// Weight of the past in the loss EMA (TensorBoard's smoothing, bias-corrected): about a
+/// 20-step memory, which tames the noise of batch-32 losses logged every step.
+const SMOOTHING: f64 = 0.95;
+
+/// A run's colour in the table and the charts: the lab's series ramp, cycled by run id.
+pub(super) fn run_style(theme: &Theme, id: RunId) -> Style {
+    const COLOURS: usize = 4;
+    theme.series((id.saturating_sub(1) % COLOURS as u64) as usize, COLOURS)
+}
+
+/// Exponential moving average of the y values, bias-corrected so it starts on the data.
+fn ema(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
+    let mut acc = 0.0;
+    let mut norm = 0.0;
+    points
+        .iter()
+        .map(|&(x, y)| {
+            acc = weight * acc + (1.0 - weight) * y;
+            norm = weight * norm + (1.0 - weight);
+            (x, acc / norm)
+        })
+        .collect()
+}
+
+/// The runs in the compare set.
+fn shown(state: &State) -> impl Iterator<Item = &RunView> {
+    state.train.runs.iter().filter(|r| r.shown)
+}
+
+/// The x range: up to the longest compared run's last epoch.
+fn epochs(state: &State) -> f64 {
+    shown(state).map(|r| r.cfg.epochs).max().unwrap_or(1).max(1) as f64
+}
+
+fn x_axis(max: f64) -> Axis<'static> {
+    Axis::default()
+        .bounds([0.0, max])
+        .labels(vec!["0".to_string(), "epoch".into(), num(max)])
+}
+
+fn empty(frame: &mut Frame, area: Rect, block: Block, text: &str) {
+    frame.render_widget(Paragraph::new(format!(" {text}")).block(block), area);
+}
+
+/// Training loss per compared run, log-y.
+pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
+    let theme = &state.theme;
+    let block = Block::bordered().title(" training loss (log) · EMA over raw ");
+    let columns = usize::from(area.width.saturating_sub(8));
+    let curves: Vec<(&RunView, Series, Series)> = shown(state)
+        .filter_map(|r| {
+            let per_epoch = r.steps_per_epoch? as f64;
+            let pts: Vec<(f64, f64)> = r
+                .losses
+                .iter()
+                .filter(|(_, l)| *l > 0.0)
+                .map(|&(s, l)| (s as f64 / per_epoch, l))
+                .collect();
+            let log = |v: Vec<(f64, f64)>| v.into_iter().map(|(x, y)| (x, y.log10())).collect();
+            let smooth = log(decimate(&ema(&pts, SMOOTHING), columns));
+            (!pts.is_empty()).then(|| (r, log(decimate(&pts, columns)), smooth))
+        })
+        .collect();
+    if curves.is_empty() {
+        return empty(frame, area, block, "no losses yet");
+    }
+    // The smoothed curves set the scale; the raw ones are the noise band around them, and
+    // their spikes are pinned to the edges.
+    let ys = curves.iter().flat_map(|c| c.2.iter().map(|p| p.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    // Room above and below, at least a factor of two in all.
+    let pad = ((hi - lo) * 0.25).max((0.3 - (hi - lo)) / 2.0).max(0.0);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let clamped: Vec<Series> = curves
+        .iter()
+        .map(|c| c.1.iter().map(|&(x, y)| (x, y.clamp(lo, hi))).collect())
+        .collect();
+    let mut datasets = Vec::new();
+    for raw in &clamped {
+        datasets.push(line(raw, theme, theme.dim()));
+    }
+    for (r, _, smooth) in &curves {
+        datasets.push(line(smooth, theme, run_style(theme, r.id)));
+    }
+    let items = curves
+        .iter()
+        .map(|(r, ..)| (r.id.to_string(), run_style(theme, r.id)))
+        .collect();
+    let mid = (lo + hi) / 2.0;
+    let label = |e: f64| num(10f64.powf(e));
+    let chart = Chart::new(datasets)
+        .block(block.title_bottom(legend(items)))
+        .x_axis(x_axis(epochs(state)))
+        .y_axis(
+            Axis::default()
+                .bounds([lo, hi])
+                .labels(vec![label(lo), label(mid), label(hi)]),
+        );
+    frame.render_widget(chart, area);
+}
+
+/// Test accuracy at each epoch's end per compared run.
+pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
+    let theme = &state.theme;
+    let block = Block::bordered().title(" test accuracy ");
+    let curves: Vec<(RunId, Vec<(f64, f64)>)> = shown(state)
+        .filter(|r| !r.accuracy.is_empty())
+        .map(|r| {
+            let pts = r.accuracy.iter().map(|&(e, a)| (e as f64, a)).collect();
+            (r.id, pts)
+        })
+        .collect();
+    if curves.is_empty() {
+        return empty(frame, area, block, "after the first epoch");
+    }
+    let datasets = curves
+        .iter()
+        .map(|(id, pts)| line(pts, theme, run_style(theme, *id)))
+        .collect();
+    let items = curves
+        .iter()
+        .map(|(id, _)| (id.to_string(), run_style(theme, *id)))
+        .collect();
+    let chart = Chart::new(datasets)
+        .block(block.title_bottom(legend(items)))
+        .x_axis(x_axis(epochs(state)))
+        .y_axis(Axis::default().bounds([0.0, 1.0]).labels(vec![
+            Line::from("0"),
+            Line::from("50%"),
+            Line::from("100%"),
+        ]));
+    frame.render_widget(chart, area);
+}
+
+fn line<'a>(data: &'a [(f64, f64)], theme: &Theme, style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .data(data)
+        .marker(theme.marker)
+        .graph_type(GraphType::Line)
+        .style(style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ema_starts_on_the_data_and_lags_behind_it() {
+        let pts = [(0.0, 2.0), (1.0, 2.0), (2.0, 0.0)];
+        let s = ema(&pts, 0.5);
+        assert_eq!(s[0], (0.0, 2.0));
+        assert_eq!(s[1], (1.0, 2.0));
+        // Normalised weights 1/7, 2/7, 4/7 on 2, 2, 0.
+        assert!((s[2].1 - 6.0 / 7.0).abs() < 1e-12, "{:?}", s[2]);
+    }
+}

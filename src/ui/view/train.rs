@@ -1,0 +1,150 @@
+//! The training tab: what the next run will be and the CPU defaults it uses, the run
+//! table, and the loss and accuracy charts; or, without data, how to fetch it.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Gauge, Paragraph, Wrap};
+
+use super::{curves, runs};
+use crate::train::config::TrainConfig;
+use crate::train::download::Event;
+use crate::train_worker::DataStatus;
+use crate::ui::app::State;
+use crate::ui::train::draft;
+
+/// Table rows shown before it scrolls, per height of the tab.
+fn table_rows(height: u16) -> u16 {
+    (height / 4).clamp(3, 10)
+}
+
+pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let [header, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(header_lines(state)), header);
+    if let Some(DataStatus::Missing { root, reason }) = &state.train.data {
+        return no_data(frame, body, state, root.as_deref(), reason);
+    }
+    let rows = table_rows(area.height).min(state.train.runs.len().max(1) as u16);
+    let [table, charts] =
+        Layout::vertical([Constraint::Length(rows + 3), Constraint::Min(0)]).areas(body);
+    runs::render(frame, table, state);
+    let [loss, accuracy] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(charts);
+    curves::loss(frame, loss, state);
+    curves::accuracy(frame, accuracy, state);
+}
+
+/// The next run's settings (from the lab's toggles) and the defaults behind them.
+fn header_lines(state: &State) -> Vec<Line<'static>> {
+    let next = draft(&state.train.base, &state.cfg);
+    let key = state.theme.accent().add_modifier(Modifier::BOLD);
+    let data = match &state.train.data {
+        None => "checking data…".to_string(),
+        Some(DataStatus::Found { dir }) => format!("data {}", dir.display()),
+        Some(DataStatus::Missing { .. }) => "no data".to_string(),
+    };
+    vec![
+        Line::from(vec![
+            Span::raw(" next run ("),
+            Span::styled("n", key),
+            Span::raw(format!(
+                "): L={} {} · {data}",
+                next.net.depth,
+                runs::summary(&next)
+            )),
+        ]),
+        Line::from(Span::styled(cpu_note(&next), state.theme.dim())),
+    ]
+}
+
+/// The small CPU defaults, said out loud so nobody takes the curves for full CIFAR-10 runs.
+fn cpu_note(cfg: &TrainConfig) -> String {
+    let count = |n: Option<usize>, all: &str| n.map_or(all.to_string(), |n| format!("{n}"));
+    format!(
+        " CPU defaults: {}-image training subset, batch {}, {} epochs, {} test images",
+        count(cfg.train_subset, "all"),
+        cfg.batch,
+        cfg.epochs,
+        count(cfg.test_subset, "all"),
+    )
+}
+
+fn no_data(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    root: Option<&std::path::Path>,
+    reason: &str,
+) {
+    let command = match root {
+        Some(r) => format!("shatterlab data download --dir {}", r.display()),
+        None => "shatterlab data download --dir DIR".to_string(),
+    };
+    let block = Block::bordered().title(" CIFAR-10 training · no data ");
+    if let Some(event) = &state.train.fetch {
+        return fetching(frame, area, state, block, event);
+    }
+    let key = state.theme.accent().add_modifier(Modifier::BOLD);
+    let mut text = vec![
+        Line::from(format!("CIFAR-10 is not here: {reason}.")),
+        Line::from(""),
+    ];
+    if root.is_some() {
+        text.push(Line::from(vec![
+            Span::raw("Press "),
+            Span::styled("d", key),
+            Span::raw(" to download it now (about 170 MB, checksums verified), or run:"),
+        ]));
+    } else {
+        text.push(Line::from(
+            "Fetch it (about 170 MB, checksums verified) with:",
+        ));
+    }
+    text.extend([
+        Line::from(Span::styled(format!("  {command}"), key)),
+        Line::from(""),
+        Line::from("and restart the lab, or point it at a copy with --data-dir DIR"),
+        Line::from("(or SHATTERLAB_DATA)."),
+    ]);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
+        area,
+    );
+}
+
+/// A download in progress: a gauge while bytes arrive, then the checks and the unpacking.
+fn fetching(frame: &mut Frame, area: Rect, state: &State, block: Block, event: &Event) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text_area, _, gauge_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let mb = |b: u64| b as f64 / 1e6;
+    let (text, ratio) = match event {
+        Event::Progress { total: 0, .. } => ("connecting…".to_string(), 0.0),
+        Event::Progress { done, total } => (
+            format!("downloading {:.1} / {:.1} MB", mb(*done), mb(*total)),
+            *done as f64 / *total as f64,
+        ),
+        Event::Retrying { attempt, reason } => (
+            format!(
+                "transfer failed ({reason}); resuming, attempt {}",
+                attempt + 1
+            ),
+            0.0,
+        ),
+        Event::Verifying => ("verifying size, MD5 and SHA-256…".to_string(), 1.0),
+        Event::Extracting => ("unpacking…".to_string(), 1.0),
+    };
+    frame.render_widget(Paragraph::new(format!(" {text}")), text_area);
+    frame.render_widget(
+        Gauge::default()
+            .ratio(ratio.clamp(0.0, 1.0))
+            .gauge_style(state.theme.accent()),
+        gauge_area,
+    );
+}

@@ -1,0 +1,572 @@
+//! The training tab without a terminal: `update` driven through its keys, snapshots of
+//! `render` on states fed with canned training updates (no threads, no clock), and the
+//! training worker on its own thread on the real shared data.
+
+use std::path::{Path, PathBuf};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use shatterlab::config::{Activation, Arch, ColorMode, DeviceKind, Init, LabConfig, MarkerKind};
+use shatterlab::nets::conv::ConvInit;
+use shatterlab::train::config::TrainConfig;
+use shatterlab::train::download::{Event, Source};
+use shatterlab::train::trainer::{RunState, TrainEvent};
+use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+use shatterlab::ui::app::{Action, State, Tab, update};
+use shatterlab::ui::keys::command_for;
+use shatterlab::ui::theme::Theme;
+use shatterlab::ui::train::{Phase, cpu_defaults, draft};
+use shatterlab::ui::view::render;
+use shatterlab::worker::Job;
+
+fn tiny() -> LabConfig {
+    LabConfig {
+        depth: 4,
+        width: 16,
+        points: 32,
+        nets: 4,
+        ..LabConfig::default()
+    }
+}
+
+fn theme() -> Theme {
+    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
+}
+
+fn data_found() -> TrainUpdate {
+    TrainUpdate::Data(DataStatus::Found {
+        dir: PathBuf::from("/data/cifar-10-batches-bin"),
+    })
+}
+
+/// The lab on the training tab, the data found, no sweep results (the tab does not need them).
+fn on_tab() -> State {
+    let (mut state, _) = State::new(tiny(), theme());
+    send(&mut state, data_found());
+    press_key(&mut state, KeyCode::Char('t'));
+    assert_eq!(state.tab, Tab::Train);
+    state
+}
+
+fn press_key(state: &mut State, code: KeyCode) -> Vec<Job> {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    let command = command_for(KeyEvent::new(code, modifiers))
+        .unwrap_or_else(|| panic!("{code:?} is unbound"));
+    update(state, Action::Key(command))
+}
+
+fn press(state: &mut State, keys: &str) -> Vec<Job> {
+    keys.chars()
+        .flat_map(|c| press_key(state, KeyCode::Char(c)))
+        .collect()
+}
+
+fn send(state: &mut State, u: TrainUpdate) {
+    assert!(update(state, Action::Train(u)).is_empty());
+}
+
+fn started(run: u64, steps_per_epoch: usize) -> TrainUpdate {
+    TrainUpdate::Started {
+        run,
+        log: PathBuf::from(format!("runs/run-{run}.jsonl")),
+        steps_per_epoch,
+    }
+}
+
+/// A loss that falls with the step, with a deterministic wiggle for the raw curve.
+fn loss_at(step: u64, rate: f64) -> f64 {
+    let s = step as f64;
+    2.3 * (-s * rate).exp() + 0.2 + 0.15 * (s * 1.7).sin().abs()
+}
+
+/// Feeds `steps` step records (and the epoch records due) to run `run`.
+fn train(state: &mut State, run: u64, steps: u64, per_epoch: u64, rate: f64) {
+    for step in 1..=steps {
+        let epoch = ((step - 1) / per_epoch) as usize;
+        let event = TrainEvent::Step {
+            step,
+            epoch,
+            loss: Some(loss_at(step, rate)),
+            lr: 1e-3,
+            images_per_sec: 250.0 + run as f64 * 10.0,
+            state: RunState::Running,
+        };
+        send(state, TrainUpdate::Event { run, event });
+        if step % per_epoch == 0 {
+            let epoch = (step / per_epoch) as usize;
+            let event = TrainEvent::Epoch {
+                epoch,
+                step,
+                train_loss: loss_at(step, rate),
+                test_accuracy: 0.1 + 0.5 * (1.0 - (-(step as f64) * rate).exp()),
+                lr: 1e-3,
+                seconds: 10.0,
+                state: RunState::Running,
+            };
+            send(state, TrainUpdate::Event { run, event });
+        }
+    }
+}
+
+fn draw(state: &State, width: u16, height: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render(state, f)).unwrap();
+    terminal.backend().clone()
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+// ---- update ------------------------------------------------------------------------
+
+#[test]
+fn the_lab_toggles_map_onto_the_queued_run() {
+    let mut state = on_tab();
+    // The toggles still act on the training tab (and restart the lab's sweep).
+    let jobs = press(&mut state, "sl");
+    assert!(jobs.iter().all(|j| matches!(j, Job::Sweep { .. })) && jobs.len() == 2);
+    assert_eq!(
+        (state.cfg.arch, state.cfg.init, state.cfg.act),
+        (Arch::Res, Init::Ll, Activation::Crelu)
+    );
+    let jobs = press(&mut state, "n");
+    let expected = TrainConfig {
+        net: shatterlab::nets::conv::ConvNetConfig {
+            depth: 4,
+            act: Activation::Crelu,
+            init: ConvInit::Ll,
+            bn: true,
+            skip: true,
+        },
+        ..cpu_defaults()
+    };
+    assert_eq!(
+        jobs,
+        vec![Job::Train(TrainJob::Start {
+            run: 1,
+            cfg: expected,
+            device: DeviceKind::Cpu,
+        })]
+    );
+    assert_eq!(state.train.runs[0].phase, Phase::Starting);
+    // Depths beyond the conv nets' range are clamped; other inits train with He.
+    let deep = LabConfig {
+        depth: 1000,
+        init: Init::Orthogonal,
+        bn: false,
+        seed: 7,
+        ..tiny()
+    };
+    let cfg = draft(&cpu_defaults(), &deep);
+    assert_eq!(
+        (
+            cfg.net.depth,
+            cfg.net.init,
+            cfg.net.act,
+            cfg.net.bn,
+            cfg.seed
+        ),
+        (198, ConvInit::He, Activation::Relu, false, 7)
+    );
+}
+
+#[test]
+fn training_keys_act_only_on_the_training_tab() {
+    let (mut state, _) = State::new(tiny(), theme());
+    assert!(press(&mut state, "npxc").is_empty());
+    assert!(state.train.runs.is_empty());
+    press(&mut state, "t");
+    // Lab-only keys do nothing here.
+    assert!(press(&mut state, "a1 ").is_empty());
+    assert_eq!(state.tab, Tab::Train);
+    press(&mut state, "t");
+    assert_eq!(state.tab, Tab::Lab);
+}
+
+#[test]
+fn pause_stop_and_select_act_on_the_selected_run() {
+    let mut state = on_tab();
+    press(&mut state, "nnn");
+    assert_eq!(state.train.selected, 2, "a queued run is selected");
+    for run in 1..=3 {
+        send(&mut state, started(run, 10));
+    }
+    assert_eq!(
+        press(&mut state, "p"),
+        vec![Job::Train(TrainJob::Pause {
+            run: 3,
+            paused: true
+        })]
+    );
+    assert!(state.train.runs[2].paused);
+    press_key(&mut state, KeyCode::Up);
+    press(&mut state, "k");
+    press(&mut state, "k");
+    assert_eq!(state.train.selected, 0, "the selection stays in the table");
+    assert_eq!(
+        press(&mut state, "x"),
+        vec![Job::Train(TrainJob::Stop { run: 1 })]
+    );
+    let end = TrainEvent::End {
+        step: 4,
+        epoch: 0,
+        state: RunState::Cancelled,
+    };
+    send(&mut state, TrainUpdate::Event { run: 1, event: end });
+    assert_eq!(state.train.runs[0].phase, Phase::Ended(RunState::Cancelled));
+    assert!(
+        press(&mut state, "xp").is_empty(),
+        "an ended run has no jobs"
+    );
+    press(&mut state, "c");
+    assert!(!state.train.runs[0].shown);
+    press_key(&mut state, KeyCode::Down);
+    press(&mut state, "jj");
+    assert_eq!(state.train.selected, 2);
+    assert_eq!(
+        press(&mut state, "p"),
+        vec![Job::Train(TrainJob::Pause {
+            run: 3,
+            paused: false
+        })]
+    );
+}
+
+#[test]
+fn stale_training_updates_are_dropped() {
+    let mut state = on_tab();
+    press(&mut state, "n");
+    send(&mut state, started(1, 10));
+    let before = state.train.clone();
+    train(&mut state, 9, 3, 10, 0.1);
+    send(&mut state, started(9, 10));
+    assert_eq!(
+        state.train, before,
+        "updates of an unknown run changed the tab"
+    );
+    train(&mut state, 1, 2, 10, 0.1);
+    let end = TrainEvent::End {
+        step: 2,
+        epoch: 0,
+        state: RunState::Cancelled,
+    };
+    send(&mut state, TrainUpdate::Event { run: 1, event: end });
+    let ended = state.train.clone();
+    train(&mut state, 1, 5, 10, 0.1);
+    assert_eq!(state.train, ended, "a step after the end reached the tab");
+    assert_eq!(state.train.runs[0].losses.len(), 2);
+}
+
+#[test]
+fn without_data_queueing_is_refused_with_the_reason() {
+    let (mut state, _) = State::new(tiny(), theme());
+    send(
+        &mut state,
+        TrainUpdate::Data(DataStatus::Missing {
+            root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
+            reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
+        }),
+    );
+    press(&mut state, "t");
+    assert!(press(&mut state, "n").is_empty());
+    assert!(
+        state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("no CIFAR-10")),
+        "{:?}",
+        state.notice
+    );
+}
+
+fn missing() -> TrainUpdate {
+    TrainUpdate::Data(DataStatus::Missing {
+        root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
+        reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
+    })
+}
+
+#[test]
+fn d_downloads_the_missing_data_once() {
+    let (mut state, _) = State::new(tiny(), theme());
+    press(&mut state, "t");
+    assert!(press(&mut state, "d").is_empty(), "nothing known yet");
+    send(&mut state, data_found());
+    assert!(press(&mut state, "d").is_empty());
+    assert_eq!(state.notice.as_deref(), Some("CIFAR-10 is already here"));
+    send(&mut state, missing());
+    assert_eq!(press(&mut state, "d"), vec![Job::Train(TrainJob::Download)]);
+    assert!(press(&mut state, "d").is_empty(), "one download at a time");
+    let halfway = Event::Progress {
+        done: 85_000_000,
+        total: 170_052_171,
+    };
+    send(&mut state, TrainUpdate::Fetch(halfway.clone()));
+    assert_eq!(state.train.fetch, Some(halfway));
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        assert!(backend.to_string().contains("downloading 85.0 / 170.1 MB"));
+        insta::assert_snapshot!(format!("train_downloading_{w}x{h}"), backend);
+    }
+    send(&mut state, data_found());
+    assert_eq!(state.train.fetch, None);
+    assert_eq!(press(&mut state, "n").len(), 1, "runs can be queued now");
+}
+
+#[test]
+fn failures_and_divergence_end_a_run() {
+    let mut state = on_tab();
+    press(&mut state, "nn");
+    send(
+        &mut state,
+        TrainUpdate::Failed {
+            run: 1,
+            error: "boom".into(),
+        },
+    );
+    assert_eq!(state.train.runs[0].phase, Phase::Failed("boom".into()));
+    send(&mut state, started(2, 10));
+    let diverged = TrainEvent::Step {
+        step: 3,
+        epoch: 0,
+        loss: None,
+        lr: 10.0,
+        images_per_sec: 0.0,
+        state: RunState::Diverged,
+    };
+    send(
+        &mut state,
+        TrainUpdate::Event {
+            run: 2,
+            event: diverged,
+        },
+    );
+    let run = &state.train.runs[1];
+    assert_eq!(run.phase, Phase::Ended(RunState::Diverged));
+    assert!(run.losses.is_empty(), "a lost loss is not plotted");
+}
+
+// ---- snapshots ---------------------------------------------------------------------
+
+#[test]
+fn snapshot_empty_tab() {
+    let state = on_tab();
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("train_empty_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+/// Three runs: a resnet done, a plain net still training, an LL net paused mid-epoch; one
+/// more queued and starting.
+fn several_runs() -> State {
+    let mut state = on_tab();
+    press(&mut state, "sn");
+    press(&mut state, "sn");
+    press(&mut state, "ln");
+    for run in 1..=3 {
+        send(&mut state, started(run, 20));
+    }
+    train(&mut state, 1, 100, 20, 0.05);
+    let done = TrainEvent::End {
+        step: 100,
+        epoch: 5,
+        state: RunState::Finished,
+    };
+    send(
+        &mut state,
+        TrainUpdate::Event {
+            run: 1,
+            event: done,
+        },
+    );
+    train(&mut state, 2, 60, 20, 0.02);
+    train(&mut state, 3, 50, 20, 0.04);
+    press(&mut state, "p");
+    press(&mut state, "n");
+    state
+}
+
+#[test]
+fn snapshot_several_runs_with_curves() {
+    let state = several_runs();
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("train_runs_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+#[test]
+fn snapshot_a_diverged_run() {
+    let mut state = on_tab();
+    press(&mut state, "nbn");
+    send(&mut state, started(1, 20));
+    send(&mut state, started(2, 20));
+    train(&mut state, 1, 30, 20, 0.05);
+    train(&mut state, 2, 7, 20, 0.0);
+    let diverged = TrainEvent::Step {
+        step: 8,
+        epoch: 0,
+        loss: None,
+        lr: 1e-3,
+        images_per_sec: 0.0,
+        state: RunState::Diverged,
+    };
+    send(
+        &mut state,
+        TrainUpdate::Event {
+            run: 2,
+            event: diverged,
+        },
+    );
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        assert!(backend.to_string().contains("DIVERGED"));
+        insta::assert_snapshot!(format!("train_diverged_{w}x{h}"), backend);
+    }
+}
+
+#[test]
+fn snapshot_no_data() {
+    let (mut state, _) = State::new(tiny(), theme());
+    send(
+        &mut state,
+        TrainUpdate::Data(DataStatus::Missing {
+            root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
+            reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
+        }),
+    );
+    press(&mut state, "t");
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        assert!(backend.to_string().contains("shatterlab data download"));
+        insta::assert_snapshot!(format!("train_no_data_{w}x{h}"), backend);
+    }
+}
+
+#[test]
+fn snapshot_help_on_the_training_tab() {
+    let mut state = on_tab();
+    press(&mut state, "?");
+    insta::assert_snapshot!("train_help_80x24", draw(&state, 80, 24));
+}
+
+// ---- worker ------------------------------------------------------------------------
+
+fn shared_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin");
+    assert!(
+        dir.join("data_batch_1.bin").is_file(),
+        "CIFAR-10 test data missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+/// The real training worker: a small run trains to its end and logs JSONL under the runs
+/// directory; a second is stopped; a missing data directory is reported up front.
+#[test]
+fn the_training_worker_runs_logs_and_stops() {
+    let runs = tempfile::tempdir().unwrap();
+    let (job_tx, job_rx) = tokio::sync::mpsc::channel(8);
+    let (update_tx, mut updates) = tokio::sync::mpsc::channel(64);
+    let paths = TrainPaths {
+        data_root: Ok(shared_data()),
+        runs_dir: runs.path().to_path_buf(),
+        source: Source::official(None),
+    };
+    train_worker::spawn(paths, job_rx, update_tx).unwrap();
+    let mut next = || updates.blocking_recv().expect("worker alive");
+    assert!(matches!(
+        next(),
+        TrainUpdate::Data(DataStatus::Found { .. })
+    ));
+    let small = TrainConfig {
+        batch: 8,
+        epochs: 1,
+        train_subset: Some(32),
+        test_subset: Some(16),
+        net: shatterlab::nets::conv::ConvNetConfig {
+            depth: 3,
+            ..cpu_defaults().net
+        },
+        ..cpu_defaults()
+    };
+    let start = |run, cfg: &TrainConfig| TrainJob::Start {
+        run,
+        cfg: cfg.clone(),
+        device: DeviceKind::Cpu,
+    };
+    job_tx.blocking_send(start(1, &small)).unwrap();
+    let log = match next() {
+        TrainUpdate::Started {
+            run: 1,
+            log,
+            steps_per_epoch: 4,
+        } => log,
+        other => panic!("unexpected {other:?}"),
+    };
+    let mut steps = 0;
+    loop {
+        match next() {
+            TrainUpdate::Event {
+                run: 1,
+                event: TrainEvent::Step { .. },
+            } => steps += 1,
+            TrainUpdate::Event {
+                run: 1,
+                event: TrainEvent::Epoch { epoch: 1, .. },
+            } => {}
+            TrainUpdate::Event {
+                run: 1,
+                event: TrainEvent::End { state, .. },
+            } => {
+                assert_eq!(state, RunState::Finished);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(steps, 4);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 4 + 1 + 1, "{text}");
+    assert!(lines[0].contains(r#""type":"config""#));
+    assert!(lines[6].contains(r#""type":"end""#) && lines[6].contains("finished"));
+
+    let long = TrainConfig {
+        epochs: 1000,
+        ..small
+    };
+    job_tx.blocking_send(start(2, &long)).unwrap();
+    assert!(matches!(next(), TrainUpdate::Started { run: 2, .. }));
+    job_tx.blocking_send(TrainJob::Stop { run: 2 }).unwrap();
+    loop {
+        match next() {
+            TrainUpdate::Event {
+                run: 2,
+                event: TrainEvent::End { state, .. },
+            } => {
+                assert_eq!(state, RunState::Cancelled);
+                break;
+            }
+            TrainUpdate::Event { run: 2, .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    let (_job_tx, job_rx) = tokio::sync::mpsc::channel(1);
+    let (update_tx, mut updates) = tokio::sync::mpsc::channel(1);
+    let empty = tempfile::tempdir().unwrap();
+    let paths = TrainPaths {
+        data_root: Ok(empty.path().to_path_buf()),
+        runs_dir: runs.path().to_path_buf(),
+        source: Source::official(None),
+    };
+    train_worker::spawn(paths, job_rx, update_tx).unwrap();
+    assert!(matches!(
+        updates.blocking_recv(),
+        Some(TrainUpdate::Data(DataStatus::Missing { root: Some(_), .. }))
+    ));
+}
