@@ -5,7 +5,7 @@
 
 use std::ops::ControlFlow;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use shatterlab::config::LabConfig;
 use shatterlab::lab::reverse::NetGraph;
@@ -49,6 +49,14 @@ fn sweeps(c: &mut Criterion) {
                     .expect("autograd runs");
             }
         })
+    });
+
+    // The floor under the sweep: one layer's batched matmul of values and tangents,
+    // (20, 2 x 256, 200) x (20, 200, 200) in f64, done 199 times per sweep.
+    let stacked = Tensor::randn(0f64, 1.0, (20, 512, 200), &Device::Cpu).expect("tensor");
+    let weights = Tensor::randn(0f64, 1.0, (20, 200, 200), &Device::Cpu).expect("tensor");
+    group.bench_function("matmul_one_layer_nets20", |b| {
+        b.iter(|| stacked.matmul(&weights).expect("matmul"))
     });
     group.finish();
 }

@@ -229,3 +229,28 @@ fn help_lists_the_subcommands() {
         .success()
         .stdout(predicate::str::contains("grad").and(predicate::str::contains("theory")));
 }
+
+#[test]
+fn example_configs_in_assets_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            shatterlab::config::FileConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "expected the example configs in {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn shipped_config_toml_is_the_paper_preset_default() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let shipped = shatterlab::config::FileConfig::load(&path).unwrap();
+    assert_eq!(shipped, shatterlab::config::FileConfig::default());
+}
