@@ -10,3 +10,4 @@ pub mod train;
 pub mod train_worker;
 pub mod ui;
 pub mod worker;
+pub mod xdg;

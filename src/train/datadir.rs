@@ -20,20 +20,12 @@ pub fn data_root(
     if let Some(dir) = flag {
         return Ok(dir.to_path_buf());
     }
-    let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = set(DATA_ENV) {
-        return Ok(dir);
+    if let Some(dir) = env(DATA_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
     }
-    // The XDG spec says relative values are to be ignored.
-    if let Some(xdg) = set("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
-        return Ok(xdg.join("shatterlab"));
-    }
-    match set("HOME") {
-        Some(home) => Ok(home.join(".local/share/shatterlab")),
-        None => {
-            anyhow::bail!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)")
-        }
-    }
+    crate::xdg::app_dir("XDG_DATA_HOME", ".local/share", env).ok_or_else(|| {
+        anyhow::anyhow!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)")
+    })
 }
 
 /// The directory holding the `.bin` batches: `root` itself when it has them (a path straight
@@ -49,14 +41,7 @@ pub fn batches_dir(root: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| OsString::from(v))
-        }
-    }
+    use crate::xdg::fake_env;
 
     #[test]
     fn flag_then_env_then_xdg_then_home() {
@@ -65,7 +50,8 @@ mod tests {
             ("XDG_DATA_HOME", "/x"),
             ("HOME", "/h"),
         ];
-        let root = |flag: Option<&str>, vars| data_root(flag.map(Path::new), env(vars)).unwrap();
+        let root =
+            |flag: Option<&str>, vars| data_root(flag.map(Path::new), fake_env(vars)).unwrap();
         assert_eq!(root(Some("/f"), &all), Path::new("/f"));
         assert_eq!(root(None, &all), Path::new("/d"));
         assert_eq!(root(None, &all[1..]), Path::new("/x/shatterlab"));
@@ -78,7 +64,7 @@ mod tests {
             Path::new("/h/.local/share/shatterlab")
         );
         assert!(
-            data_root(None, env(&[]))
+            data_root(None, fake_env(&[]))
                 .unwrap_err()
                 .to_string()
                 .contains("--data-dir")

@@ -20,15 +20,9 @@ pub fn log_path(
     if let Some(path) = flag {
         return Ok(path.to_path_buf());
     }
-    let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    // The XDG spec says relative values are to be ignored.
-    if let Some(state) = set("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
-        return Ok(state.join("shatterlab").join(FILE));
-    }
-    match set("HOME") {
-        Some(home) => Ok(home.join(".local/state/shatterlab").join(FILE)),
-        None => Err("no log file: pass --log PATH (HOME is not set)".into()),
-    }
+    crate::xdg::app_dir("XDG_STATE_HOME", ".local/state", env)
+        .map(|dir| dir.join(FILE))
+        .ok_or_else(|| "no log file: pass --log PATH (HOME is not set)".into())
 }
 
 /// Appends the process's log records to `path`, creating its directory. Err says why not;
@@ -53,19 +47,13 @@ pub fn open(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| OsString::from(v))
-        }
-    }
+    use crate::xdg::fake_env;
 
     #[test]
     fn flag_then_xdg_state_then_home() {
         let all = [("XDG_STATE_HOME", "/s"), ("HOME", "/h")];
-        let path = |flag: Option<&str>, vars| log_path(flag.map(Path::new), env(vars)).unwrap();
+        let path =
+            |flag: Option<&str>, vars| log_path(flag.map(Path::new), fake_env(vars)).unwrap();
         assert_eq!(path(Some("l.log"), &all), Path::new("l.log"));
         assert_eq!(path(None, &all), Path::new("/s/shatterlab/shatterlab.log"));
         assert_eq!(
@@ -76,7 +64,7 @@ mod tests {
             path(None, &[("XDG_STATE_HOME", ""), ("HOME", "/h")]),
             Path::new("/h/.local/state/shatterlab/shatterlab.log")
         );
-        assert!(log_path(None, env(&[])).unwrap_err().contains("--log"));
+        assert!(log_path(None, fake_env(&[])).unwrap_err().contains("--log"));
     }
 
     #[test]
