@@ -90,6 +90,8 @@ enum Reply {
     Full,
     /// Headers promising the whole rest, then only half of it, then a closed connection.
     Truncated,
+    /// Headers promising the whole rest, half of it, then silence on an open connection.
+    Stalled,
 }
 
 struct Server {
@@ -111,12 +113,16 @@ fn serve(body: Vec<u8>, replies: Vec<Reply>) -> Server {
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut served = 0;
+        // Stalled connections stay open (and silent) until the server thread ends.
+        let mut held = Vec::new();
         while served < replies.len() + 4 && Instant::now() < deadline {
             match listener.accept() {
                 Ok((stream, _)) => {
                     let reply = replies[served.min(replies.len() - 1)];
                     served += 1;
-                    let _ = answer(stream, &body, reply, &log);
+                    if let Ok(Some(open)) = answer(stream, &body, reply, &log) {
+                        held.push(open);
+                    }
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
@@ -130,7 +136,7 @@ fn answer(
     body: &[u8],
     reply: Reply,
     log: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<TcpStream>> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -170,16 +176,21 @@ fn answer(
     out.write_all(b"\r\n")?;
     match reply {
         Reply::Full => out.write_all(rest)?,
-        Reply::Truncated => out.write_all(&rest[..rest.len() / 2])?,
+        Reply::Truncated | Reply::Stalled => out.write_all(&rest[..rest.len() / 2])?,
     }
     out.flush()?;
-    out.shutdown(std::net::Shutdown::Both)
+    if let Reply::Stalled = reply {
+        return Ok(Some(out));
+    }
+    out.shutdown(std::net::Shutdown::Both)?;
+    Ok(None)
 }
 
 fn quick() -> Retry {
     Retry {
         attempts: 3,
         delay: Duration::from_millis(10),
+        stall: Duration::from_millis(300),
     }
 }
 
@@ -253,6 +264,24 @@ fn a_truncated_transfer_is_resumed_with_a_range_request() {
     assert_eq!(ranges, ["".to_string(), format!("{}-", body.len() / 2)]);
     assert!(Cifar::load_dir(&dest).is_ok());
     assert_eq!(listing(root.path()), ["cifar-10-batches-bin"]);
+}
+
+#[test]
+fn a_stalled_transfer_times_out_and_is_resumed() {
+    let body = archive(None);
+    let server = serve(body.clone(), vec![Reply::Stalled, Reply::Full]);
+    let root = tempfile::tempdir().expect("tmp");
+    let mut reasons = Vec::new();
+    let dest = download(&source_for(server.url, &body), root.path(), quick(), |e| {
+        if let shatterlab::train::download::Event::Retrying { reason, .. } = e {
+            reasons.push(reason);
+        }
+    })
+    .expect("download resumes after the stall");
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    let ranges = server.ranges.lock().expect("log").clone();
+    assert_eq!(ranges, ["".to_string(), format!("{}-", body.len() / 2)]);
+    assert!(Cifar::load_dir(&dest).is_ok());
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub struct Retry {
     /// Transfers attempted (each resuming the last) before giving up.
     pub attempts: u32,
     pub delay: Duration,
+    /// A transfer that receives nothing for this long is abandoned (and resumed by the next
+    /// attempt), so a stalled server cannot hang the download.
+    pub stall: Duration,
 }
 
 impl Default for Retry {
@@ -61,6 +64,7 @@ impl Default for Retry {
         Self {
             attempts: 4,
             delay: Duration::from_secs(2),
+            stall: Duration::from_secs(60),
         }
     }
 }
@@ -148,6 +152,7 @@ fn fetch(
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_per_read(Some(retry.stall))
         .build()
         .into();
     let mut attempt = 1;
