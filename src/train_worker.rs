@@ -107,13 +107,14 @@ pub fn probe(paths: &TrainPaths) -> DataStatus {
     }
 }
 
-/// Starts the training worker thread, detached: it ends once `jobs` closes or `updates` is
-/// dropped. It first reports whether the data is there.
+/// Starts the training worker thread: it ends once `jobs` closes or `updates` is dropped,
+/// after writing the `End` record of every run still going. It first reports whether the
+/// data is there.
 pub fn spawn(
     paths: TrainPaths,
     jobs: mpsc::Receiver<TrainJob>,
     updates: mpsc::Sender<TrainUpdate>,
-) -> std::io::Result<()> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("shatterlab-train".into())
         .spawn(move || {
@@ -127,7 +128,6 @@ pub fn spawn(
             };
             worker.run();
         })
-        .map(drop)
 }
 
 /// A run in progress.
@@ -159,6 +159,19 @@ impl Worker {
             return;
         }
         while self.tick().is_ok() {}
+        // The UI has gone (the user quit): close every run's log as cancelled.
+        for r in &mut self.runs {
+            let p = r.trainer.progress();
+            let event = TrainEvent::End {
+                step: p.step,
+                epoch: p.epoch,
+                state: RunState::Cancelled,
+            };
+            match r.log.append(&event) {
+                Ok(()) => log::info!("training run {} cancelled on quit", r.log.path().display()),
+                Err(e) => log::error!("{e:#}"),
+            }
+        }
     }
 
     /// Takes in the jobs that arrived (waiting for one when nothing can run), then steps

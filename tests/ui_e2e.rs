@@ -137,6 +137,12 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
         run_log.trim_end().ends_with(r#""state":"cancelled"}"#),
         "{run_log}"
     );
+    // A second run is still training when the user quits: its log is closed as cancelled.
+    send("n");
+    screen.wait_until("run 2 training", |s| {
+        let text = s.text();
+        text.contains("●2") && !text.contains("starting")
+    });
     send("t");
     screen.wait_for(&["autocorrelation"]);
     send("q");
@@ -155,6 +161,18 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
         !screen.text().contains("gradient"),
         "the main screen is back, nothing drawn on it"
     );
+    let mut logs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .expect("the runs directory")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("run log"))
+        .collect();
+    logs.sort();
+    assert_eq!(logs.len(), 2);
+    for run_log in &logs {
+        assert!(
+            run_log.trim_end().ends_with(r#""state":"cancelled"}"#),
+            "{run_log}"
+        );
+    }
     let logged = std::fs::read_to_string(&log).expect("the lab logs to --log");
     assert!(
         logged.contains("session start") && logged.contains("sweep done"),

@@ -35,6 +35,9 @@ use crate::worker::{self, Job, Side};
 const JOB_QUEUE: usize = 8;
 /// Depth results in flight: enough that a worker rarely waits for a frame.
 const UPDATE_QUEUE: usize = 64;
+/// How long quitting waits for the training worker to finish its step and write the `End`
+/// record of runs still going; a slower step is abandoned (its log then lacks that line).
+const TRAINING_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the lab until the user quits. The terminal is restored before this returns.
 pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
@@ -119,6 +122,9 @@ async fn event_loop(
         }
     }
     drop(tui);
+    // The terminal is back; give the training worker a moment to close its runs' logs.
+    drop(train_updates);
+    workers.close_training(TRAINING_CLOSE_WAIT);
     Ok(())
 }
 
@@ -128,6 +134,7 @@ struct Workers {
     a: mpsc::Sender<Job>,
     b: mpsc::Sender<Job>,
     train: mpsc::Sender<TrainJob>,
+    train_thread: std::thread::JoinHandle<()>,
     outbox: VecDeque<Job>,
 }
 
@@ -143,14 +150,34 @@ impl Workers {
             Ok(tx)
         };
         let (train, rx) = mpsc::channel(JOB_QUEUE);
-        train_worker::spawn(paths, rx, train_updates)
+        let train_thread = train_worker::spawn(paths, rx, train_updates)
             .context("cannot start the training worker thread")?;
         Ok(Self {
             a: start()?,
             b: start()?,
             train,
+            train_thread,
             outbox: VecDeque::new(),
         })
+    }
+
+    /// Closes the training worker's job channel and waits up to `wait` for it to end (it
+    /// finishes the step in flight, then closes its runs' logs). The sweep workers are left
+    /// to be stopped with the process: they hold no results.
+    fn close_training(self, wait: Duration) {
+        let Self {
+            train,
+            train_thread,
+            ..
+        } = self;
+        drop(train);
+        let deadline = std::time::Instant::now() + wait;
+        while !train_thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if train_thread.is_finished() && train_thread.join().is_err() {
+            log::error!("the training worker panicked while closing its runs");
+        }
     }
 
     /// Hands the oldest queued job to its worker once it has room. Cancel-safe: the job
