@@ -48,7 +48,7 @@ pub enum Command {
     #[command(after_help = TRAIN_HELP)]
     Train(TrainArgs),
     /// Manage the CIFAR-10 data set.
-    #[command(subcommand, after_help = "The lab options are ignored here.")]
+    #[command(subcommand)]
     Data(DataCommand),
 }
 
@@ -63,6 +63,8 @@ small on purpose (a 5000-image subset, batch 64). Records also go to RUNS_DIR/<r
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Training")]
 pub struct TrainArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
     /// Skip connections every two modules (a resnet; same as --arch res).
     #[arg(long)]
     pub skip: bool,
@@ -124,8 +126,8 @@ pub struct TrainArgs {
 pub enum DataCommand {
     /// Download, verify and unpack the official CIFAR-10 binary archive (about 170 MB).
     #[command(
-        after_help = "The lab options are ignored here. An interrupted download resumes \
-                            from DIR/cifar-10-binary.tar.gz.part when run again."
+        after_help = "An interrupted download resumes from DIR/cifar-10-binary.tar.gz.part \
+                      when run again."
     )]
     Download(DownloadArgs),
 }
@@ -144,57 +146,57 @@ pub struct DownloadArgs {
 }
 
 /// The experiment's settings; each overrides the config file.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, PartialEq, Args)]
 pub struct LabArgs {
     /// Feedforward or resnet.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub arch: Option<Arch>,
     /// Batch norm on.
-    #[arg(long, global = true, overrides_with = "no_bn")]
+    #[arg(long, overrides_with = "no_bn")]
     pub bn: bool,
     /// Batch norm off.
-    #[arg(long, global = true, overrides_with = "bn")]
+    #[arg(long, overrides_with = "bn")]
     pub no_bn: bool,
     /// Batch statistics held constant (frozen) or differentiated (through).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub bn_grad: Option<BnGrad>,
     /// Residual branch scale β (>= 0).
-    #[arg(long, global = true, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
     /// Rectifier.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub act: Option<Activation>,
     /// Initialisation of layers 2..L (ll needs --act crelu).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub init: Option<Init>,
     /// Rectifier layers, including layer 1 (1..=1000).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub depth: Option<usize>,
     /// Units per layer.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub width: Option<usize>,
     /// Grid points on [x-min, x-max].
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub points: Option<usize>,
-    #[arg(long, global = true, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pub x_min: Option<f64>,
-    #[arg(long, global = true, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pub x_max: Option<f64>,
     /// Random nets averaged over.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub nets: Option<usize>,
     /// Seed of every weight.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub seed: Option<u64>,
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub dtype: Option<Precision>,
     /// First-layer biases on.
-    #[arg(long, global = true, overrides_with = "no_first_bias")]
+    #[arg(long, overrides_with = "no_first_bias")]
     pub first_bias: bool,
     /// First-layer biases off (the net is then positively homogeneous).
-    #[arg(long, global = true, overrides_with = "first_bias")]
+    #[arg(long, overrides_with = "first_bias")]
     pub no_first_bias: bool,
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub device: Option<DeviceKind>,
 }
 
@@ -225,6 +227,8 @@ pub struct UiArgs {
 
 #[derive(Debug, Args)]
 pub struct GradArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
     /// Only report these depths (comma separated).
     #[arg(long, value_delimiter = ',')]
     pub depths: Vec<usize>,
@@ -237,6 +241,8 @@ pub struct GradArgs {
 
 #[derive(Debug, Args)]
 pub struct TheoryArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
     /// Monte-Carlo draws of the idealised model.
     #[arg(long, default_value_t = 2000)]
     pub trials: usize,
@@ -283,7 +289,19 @@ impl Cli {
             }
             None => FileConfig::default(),
         };
-        self.lab.apply(&mut file.lab);
+        // Lab flags belong to the command they are given with; before a subcommand they
+        // would be silently ignored, so say so.
+        let lab = match &self.command {
+            Some(Command::Grad(a)) => &a.lab,
+            Some(Command::Theory(a)) => &a.lab,
+            Some(Command::Train(a)) => &a.lab,
+            Some(Command::Data(_)) | None => &self.lab,
+        };
+        anyhow::ensure!(
+            self.command.is_none() || self.lab == LabArgs::default(),
+            "lab flags go after the subcommand, e.g. `shatterlab grad --depth 24`"
+        );
+        lab.apply(&mut file.lab);
         file.lab.validate().map_err(|e| {
             anyhow::anyhow!(
                 "{e} (flag --{} or config key lab.{})",

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shatterlab::cli::{Cli, Command, DataCommand, GradArgs, run_grad, run_theory};
+use shatterlab::cli::{Cli, Command, DataCommand, GradArgs, LabArgs, run_grad, run_theory};
 use shatterlab::output::Format;
 use shatterlab::train::headless::{run_download, run_train};
 
@@ -46,10 +46,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Grad(args)) => run_grad(&settings.lab, args),
         Some(Command::Theory(args)) => run_theory(&settings.lab, args),
-        Some(Command::Train(args)) => run_train(&cli.lab, args),
+        Some(Command::Train(args)) => run_train(&args.lab, args),
         Some(Command::Data(DataCommand::Download(args))) => run_download(args),
         None => {
             let headless = GradArgs {
+                lab: LabArgs::default(),
                 depths: Vec::new(),
                 format: Format::Json,
                 out: None,

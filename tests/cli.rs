@@ -222,6 +222,15 @@ fn tempdir() -> std::path::PathBuf {
 }
 
 #[test]
+fn data_help_shows_only_its_own_flags() {
+    lab()
+        .args(["data", "download", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--dir").and(predicate::str::contains("--depth").not()));
+}
+
+#[test]
 fn help_lists_the_subcommands() {
     lab()
         .arg("--help")

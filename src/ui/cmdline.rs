@@ -146,7 +146,7 @@ mod tests {
             let Some(Command::Train(args)) = &cli.command else {
                 panic!("not a train command: {line}");
             };
-            assert_eq!(train_config(&cli.lab, args).unwrap(), cfg, "{line}");
+            assert_eq!(train_config(&args.lab, args).unwrap(), cfg, "{line}");
         }
     }
 }
