@@ -34,6 +34,14 @@ fn theme() -> Theme {
     Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
 }
 
+/// The data status of a machine without CIFAR-10.
+fn no_data() -> TrainUpdate {
+    TrainUpdate::Data(DataStatus::Missing {
+        root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
+        reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
+    })
+}
+
 fn data_found() -> TrainUpdate {
     TrainUpdate::Data(DataStatus::Found {
         dir: PathBuf::from("/data/cifar-10-batches-bin"),
@@ -263,13 +271,7 @@ fn stale_training_updates_are_dropped() {
 #[test]
 fn without_data_queueing_is_refused_with_the_reason() {
     let (mut state, _) = State::new(tiny(), theme());
-    send(
-        &mut state,
-        TrainUpdate::Data(DataStatus::Missing {
-            root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
-            reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
-        }),
-    );
+    send(&mut state, no_data());
     press(&mut state, "t");
     assert!(press(&mut state, "n").is_empty());
     assert!(
@@ -430,13 +432,7 @@ fn snapshot_a_diverged_run() {
 #[test]
 fn snapshot_no_data() {
     let (mut state, _) = State::new(tiny(), theme());
-    send(
-        &mut state,
-        TrainUpdate::Data(DataStatus::Missing {
-            root: Some(PathBuf::from("/home/u/.local/share/shatterlab")),
-            reason: "no CIFAR-10 in /home/u/.local/share/shatterlab/cifar-10-batches-bin".into(),
-        }),
-    );
+    send(&mut state, no_data());
     press(&mut state, "t");
     for (w, h) in SIZES {
         let backend = draw(&state, w, h);
