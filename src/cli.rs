@@ -78,12 +78,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f64,
     #[arg(long, default_value = "adam")]
     pub optimizer: crate::train::optim::OptimizerKind,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Train on the first N training images; 0 = all of them.
     #[arg(long, default_value_t = 5000, value_name = "N")]
@@ -101,7 +101,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2, value_name = "EPOCHS")]
     pub plateau_patience: usize,
     /// Learning-rate factor applied on a plateau.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub plateau_factor: f64,
     /// CIFAR-10 directory (the .bin batches, or a directory holding cifar-10-batches-bin);
     /// default: $SHATTERLAB_DATA, then the XDG data directory.

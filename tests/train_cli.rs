@@ -131,6 +131,8 @@ fn fails_with(mut cmd: Command) -> String {
 #[test]
 fn bad_flags_fail_in_one_line_naming_the_flag() {
     assert!(fails(&["--lr", "0"]).contains("invalid --lr 0"));
+    assert!(fails(&["--lr", "-1"]).contains("invalid --lr -1"));
+    assert!(fails(&["--momentum", "-0.5"]).contains("invalid --momentum -0.5"));
     assert!(
         fails(&["--depth", "500"]).contains("invalid --depth 500: expected an integer in 2..=198")
     );
