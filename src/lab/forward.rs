@@ -10,7 +10,6 @@ use crate::config::{Activation, Arch, BnGrad, DeviceKind, LabConfig, Precision};
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
 use rayon::prelude::*;
-use std::sync::mpsc::{Receiver, sync_channel};
 
 /// Which implementation of the non-linear step to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,11 +55,8 @@ pub struct ForwardEngine {
     device: Device,
     dtype: DType,
     points: usize,
-    nets: usize,
-    /// Layer 1's pre-activations with their tangents, until layer 1 is computed.
-    first: Option<Tensor>,
-    /// Hidden layers' weights, drawn ahead on their own thread (`draw_ahead`).
-    hidden: Receiver<Vec<f64>>,
+    grid: Vec<f64>,
+    draws: Vec<ScalarNetDraw>,
     /// (R, readout width, 1).
     readout: Tensor,
     /// h_l and its tangents, (R, (1 + K) P, width); None before layer 1.
@@ -105,17 +101,6 @@ impl ForwardEngine {
             dtype,
             &device,
         )?;
-        let first = first_pre_activation(&draws, &cfg.grid(), cfg.tangent_directions());
-        let first = host_tensor(
-            first,
-            (
-                cfg.nets,
-                (1 + cfg.tangent_directions()) * cfg.points,
-                cfg.width,
-            ),
-            dtype,
-            &device,
-        )?;
         Ok(Self {
             shape,
             rectify: Rectify {
@@ -129,9 +114,8 @@ impl ForwardEngine {
             device,
             dtype,
             points: cfg.points,
-            nets: cfg.nets,
-            first: Some(first),
-            hidden: draw_ahead(draws, cfg.depth - 1)?,
+            grid: cfg.grid(),
+            draws,
             readout,
             state: None,
             depth: 0,
@@ -149,27 +133,50 @@ impl ForwardEngine {
         }
     }
 
-    /// The next hidden layer of every net as one (R, fan_in, fan_out) tensor.
+    /// Layer 1's pre-activations z = w x + b with tangents dz/dx = w along each direction.
+    fn first_pre_activation(&self) -> anyhow::Result<Tensor> {
+        let (p, k, n) = (self.points, self.rectify.directions, self.shape.width);
+        let rows = (1 + k) * p;
+        let mut z = vec![0.0; self.draws.len() * rows * n];
+        z.par_chunks_mut(rows * n)
+            .zip(&self.draws)
+            .for_each(|(block, draw)| {
+                let (values, tangents) = block.split_at_mut(p * n);
+                for (row, &x) in values.chunks_exact_mut(n).zip(&self.grid) {
+                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
+                        *zj = w * x + b;
+                    }
+                }
+                for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
+                    // With one direction every point moves; with P, direction i / P moves
+                    // point i / P only (a block of the identity seed).
+                    let (dir, point) = (i / p, i % p);
+                    if k == 1 || dir == point {
+                        row.copy_from_slice(&draw.first_w);
+                    }
+                }
+            });
+        host_tensor(z, (self.draws.len(), rows, n), self.dtype, &self.device)
+    }
+
+    /// Draws the next hidden layer of every net as one (R, fan_in, fan_out) tensor.
     fn next_hidden(&mut self) -> anyhow::Result<Tensor> {
         let (fan_in, fan_out) = self.shape.hidden_shape();
-        let flat = self.hidden.recv().map_err(|_| {
-            anyhow::anyhow!(
-                "no layer {}: the engine was built for fewer",
-                self.depth + 1
-            )
-        })?;
-        host_tensor(flat, (self.nets, fan_in, fan_out), self.dtype, &self.device)
+        let layers: Vec<Vec<f64>> = self.draws.par_iter_mut().map(|d| d.next_hidden()).collect();
+        let flat: Vec<f64> = layers.into_iter().flatten().collect();
+        host_tensor(
+            flat,
+            (self.draws.len(), fan_in, fan_out),
+            self.dtype,
+            &self.device,
+        )
     }
 
     /// Computes the next layer of every net and returns its gradients and activity.
     pub fn step(&mut self) -> anyhow::Result<LayerOutput> {
         let (state, post) = match self.state.take() {
             None => {
-                let z = self
-                    .first
-                    .take()
-                    .ok_or_else(|| anyhow::anyhow!("layer 1 computed twice"))?;
-                let post = self.rectify(&z, false)?;
+                let post = self.rectify(&self.first_pre_activation()?, false)?;
                 (post.clone(), post)
             }
             Some(h) => {
@@ -193,7 +200,7 @@ impl ForwardEngine {
     }
 
     fn read_out(&self, state: &Tensor, post: &Tensor) -> anyhow::Result<LayerOutput> {
-        let (nets, p, k) = (self.nets, self.points, self.rectify.directions);
+        let (nets, p, k) = (self.draws.len(), self.points, self.rectify.directions);
         let rows = (1 + k) * p;
         let f = to_host(&state.matmul(&self.readout)?)?;
         let mut values = Vec::with_capacity(nets * p);
@@ -222,52 +229,6 @@ impl ForwardEngine {
     fn rectify_multiplier(&self) -> usize {
         if self.rectify.crelu { 2 } else { 1 }
     }
-}
-
-/// Layer 1's pre-activations z = w x + b at every grid point, with tangents dz/dx = w along
-/// each of `directions` input directions, (R, (1 + K) P, width) flattened.
-fn first_pre_activation(draws: &[ScalarNetDraw], grid: &[f64], directions: usize) -> Vec<f64> {
-    let (p, n) = (grid.len(), draws.first().map_or(0, |d| d.first_w.len()));
-    let rows = (1 + directions) * p;
-    let mut z = vec![0.0; draws.len() * rows * n];
-    z.par_chunks_mut(rows * n)
-        .zip(draws)
-        .for_each(|(block, draw)| {
-            let (values, tangents) = block.split_at_mut(p * n);
-            for (row, &x) in values.chunks_exact_mut(n).zip(grid) {
-                for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
-                    *zj = w * x + b;
-                }
-            }
-            for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
-                // With one direction every point moves; with P, direction i / P moves
-                // point i / P only (a block of the identity seed).
-                let (dir, point) = (i / p, i % p);
-                if directions == 1 || dir == point {
-                    row.copy_from_slice(&draw.first_w);
-                }
-            }
-        });
-    z
-}
-
-/// Draws `layers` hidden layers of every net on a thread of their own, a couple of layers
-/// ahead of the engine: the random numbers then cost nothing while the matmuls and the
-/// statistics run. The thread ends when the engine is dropped.
-fn draw_ahead(mut draws: Vec<ScalarNetDraw>, layers: usize) -> anyhow::Result<Receiver<Vec<f64>>> {
-    let (tx, rx) = sync_channel(2);
-    std::thread::Builder::new()
-        .name("weight-draws".into())
-        .spawn(move || {
-            for _ in 0..layers {
-                let flat: Vec<f64> = draws.iter_mut().flat_map(|d| d.next_hidden()).collect();
-                if tx.send(flat).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| anyhow::anyhow!("cannot start the weight-drawing thread: {e}"))?;
-    Ok(rx)
 }
 
 /// Builds a tensor from host f64 data in the lab's dtype on `device`.
