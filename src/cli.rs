@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
-    Precision,
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, Inputs, LabConfig,
+    MarkerKind, Precision,
 };
 use crate::lab::forward::device_for;
 use crate::lab::sweep::sweep;
 use crate::lab::theory::{self, Model};
-use crate::output::{self, Format, GradReport, TheoryReport, TheoryRow};
+use crate::output::{self, Format, GradReport, TheoryReport, TheoryRow, TheoryVariant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -198,6 +198,10 @@ pub struct LabArgs {
     pub no_first_bias: bool,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// The 1-D grid, or P independent Gaussian inputs through a linear first layer (the
+    /// theorems' assumption).
+    #[arg(long)]
+    pub inputs: Option<Inputs>,
 }
 
 /// Terminal settings; each overrides the config file.
@@ -262,7 +266,7 @@ impl LabArgs {
         }
         set!(
             arch, bn_grad, beta, act, init, depth, width, points, x_min, x_max, nets, seed, dtype,
-            device
+            device, inputs
         );
         if self.bn {
             cfg.bn = true;
@@ -390,7 +394,10 @@ pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
     );
     let wanted = selected_depths(&args.depths, cfg.depth)?;
     let model = Model::for_arch(cfg.arch, cfg.bn);
-    let measured = theory::simulate(model, cfg.depth, cfg.beta, cfg.width, args.trials, cfg.seed);
+    let simulate =
+        |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, args.trials, cfg.seed);
+    let measured = simulate(model);
+    let centred = model.centred().map(|m| (m, simulate(m)));
     let depths = wanted
         .iter()
         .map(|&depth| {
@@ -403,6 +410,15 @@ pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
                     .then(|| theory::resnet_bn_asymptote(depth, cfg.beta))
                     .flatten(),
                 monte_carlo: measured[depth - 1],
+                centred: centred.as_ref().map(|(m, measured)| {
+                    let theorem = theory::moments(*m, depth, cfg.beta);
+                    TheoryVariant {
+                        model: *m,
+                        theorem,
+                        theorem_correlation: theorem.correlation(),
+                        monte_carlo: measured[depth - 1],
+                    }
+                }),
             }
         })
         .collect();

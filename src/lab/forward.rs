@@ -6,7 +6,8 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Activation, Arch, BnGrad, DeviceKind, LabConfig, Precision};
+use crate::config::{Activation, Arch, BnGrad, DeviceKind, Inputs, LabConfig, Precision};
+use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
 use rayon::prelude::*;
@@ -33,6 +34,11 @@ pub struct LayerOutput {
     pub active: Vec<bool>,
     /// Pre-activation units per net at this layer.
     pub units: usize,
+    /// dh_l/dx at every point, (R x P x `tangent_width`): the readout's input.
+    pub tangents: Vec<f64>,
+    pub tangent_width: usize,
+    /// The readout is mirrored ([v; -v], looks-linear) rather than isotropic Gaussian.
+    pub mirrored_readout: bool,
 }
 
 /// The candle device for a setting, with a clear error where the build lacks it.
@@ -56,6 +62,8 @@ pub struct ForwardEngine {
     dtype: DType,
     points: usize,
     grid: Vec<f64>,
+    inputs: Inputs,
+    seed: u64,
     draws: Vec<ScalarNetDraw>,
     /// (R, readout width, 1).
     readout: Tensor,
@@ -115,6 +123,8 @@ impl ForwardEngine {
             dtype,
             points: cfg.points,
             grid: cfg.grid(),
+            inputs: cfg.inputs,
+            seed: cfg.seed,
             draws,
             readout,
             state: None,
@@ -133,26 +143,45 @@ impl ForwardEngine {
         }
     }
 
-    /// Layer 1's pre-activations z = w x + b with tangents dz/dx = w along each direction.
+    /// Layer 1's pre-activations: on the grid z = w x + b with tangents dz/dx = w along each
+    /// direction; with independent inputs, see [`inputs`].
     fn first_pre_activation(&self) -> anyhow::Result<Tensor> {
-        let (p, k, n) = (self.points, self.rectify.directions, self.shape.width);
+        let (p, k) = (self.points, self.rectify.directions);
+        let n = match self.inputs {
+            Inputs::Grid => self.shape.width,
+            Inputs::Independent => inputs::linear_width(&self.shape),
+        };
         let rows = (1 + k) * p;
         let mut z = vec![0.0; self.draws.len() * rows * n];
         z.par_chunks_mut(rows * n)
             .zip(&self.draws)
-            .for_each(|(block, draw)| {
+            .enumerate()
+            .for_each(|(net, (block, draw))| {
                 let (values, tangents) = block.split_at_mut(p * n);
-                for (row, &x) in values.chunks_exact_mut(n).zip(&self.grid) {
-                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
-                        *zj = w * x + b;
+                let independent = (self.inputs == Inputs::Independent)
+                    .then(|| inputs::first_layer(&self.shape, self.seed, net as u64, p));
+                let tangent = match &independent {
+                    Some(layer) => {
+                        values.copy_from_slice(&layer.values);
+                        &layer.tangent
                     }
-                }
+                    None => {
+                        for (row, &x) in values.chunks_exact_mut(n).zip(&self.grid) {
+                            for ((zj, &w), &b) in
+                                row.iter_mut().zip(&draw.first_w).zip(&draw.first_b)
+                            {
+                                *zj = w * x + b;
+                            }
+                        }
+                        &draw.first_w
+                    }
+                };
                 for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
                     // With one direction every point moves; with P, direction i / P moves
                     // point i / P only (a block of the identity seed).
                     let (dir, point) = (i / p, i % p);
                     if k == 1 || dir == point {
-                        row.copy_from_slice(&draw.first_w);
+                        row.copy_from_slice(tangent);
                     }
                 }
             });
@@ -176,8 +205,13 @@ impl ForwardEngine {
     pub fn step(&mut self) -> anyhow::Result<LayerOutput> {
         let (state, post) = match self.state.take() {
             None => {
-                let post = self.rectify(&self.first_pre_activation()?, false)?;
-                (post.clone(), post)
+                let z = self.first_pre_activation()?;
+                let post = self.rectify(&z, false)?;
+                // With independent inputs a resnet's stream starts at the linear layer (its
+                // rectified copy only reports activity).
+                let linear =
+                    self.inputs == Inputs::Independent && inputs::linear_stream(&self.shape);
+                (if linear { z } else { post.clone() }, post)
             }
             Some(h) => {
                 let w = self.next_hidden()?;
@@ -217,12 +251,23 @@ impl ForwardEngine {
         // where the unit is active.
         let units = post.dim(2)? / self.rectify_multiplier();
         let signs = to_host(&post.narrow(1, 0, p)?.narrow(2, 0, units)?)?;
+        // Each point's own tangent row: block 1 with one direction, the diagonal of the
+        // P x P blocks with P.
+        let own_rows = if k == 1 {
+            state.narrow(1, p, p)?
+        } else {
+            let rows: Vec<u32> = (0..p).map(|i| ((1 + i) * p + i) as u32).collect();
+            state.index_select(&Tensor::new(rows, &self.device)?, 1)?
+        };
         Ok(LayerOutput {
             depth: self.depth,
             values,
             grads,
             active: signs.into_iter().map(|v| v > 0.0).collect(),
             units,
+            tangents: to_host(&own_rows)?,
+            tangent_width: state.dim(2)?,
+            mirrored_readout: self.shape.mirrored_readout(),
         })
     }
 

@@ -2,6 +2,8 @@
 //! compared against.
 
 pub mod forward;
+pub mod inputs;
+pub mod readout;
 pub mod rectify;
 pub mod reverse;
 pub mod stats;

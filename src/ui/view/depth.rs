@@ -42,8 +42,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
             .map(|(l, v)| (l, y(v)))
             .collect()
     };
-    let far = measured(&|s| s.corr_far);
-    let neighbour = measured(&|s| s.corr_neighbor);
+    let far = measured(&|s| s.random.corr_far);
+    let neighbour = measured(&|s| s.random.corr_neighbor);
     let lag1 = measured(&|s| s.acf[1]);
     let lag1_lo = measured(&|s| s.acf[1] - s.acf_se[1]);
     let lag1_hi = measured(&|s| s.acf[1] + s.acf_se[1]);
@@ -117,5 +117,6 @@ fn theorem_name(model: Model) -> &'static str {
         Model::Feedforward => "Thm1",
         Model::ResnetNoBn => "Thm2",
         Model::ResnetBn => "Thm3",
+        Model::ResnetBnCentred => "Thm3c",
     }
 }
