@@ -7,9 +7,7 @@ mod common;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::KeyCode;
 use shatterlab::config::{Activation, Arch, ColorMode, Init, LabConfig, MarkerKind};
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
@@ -18,7 +16,6 @@ use shatterlab::ui::effect::Effect;
 use shatterlab::ui::keys::command_for;
 use shatterlab::ui::lab::{Pairing, Pane, Preset, Toggle};
 use shatterlab::ui::theme::Theme;
-use shatterlab::ui::view::render;
 use shatterlab::worker::sweep::{Job, Side, Update};
 
 use common::ui::{SIZES, draw, key, press_keys, theme, tiny};
@@ -216,7 +213,7 @@ fn ab_view_flips_the_last_toggle_and_cancels_b_when_left() {
     let mut state = started(tiny(), theme());
     let jobs = press(&mut state, "a");
     assert_eq!(state.lab.pairing, Pairing::Flipped(Toggle::Skip));
-    let b_cfg = Toggle::Skip.apply(&tiny());
+    let b_cfg = Toggle::Skip.flipped(&tiny());
     assert!(
         matches!(&jobs[..], [Job::Sweep { side: Side::A, .. }, Job::Sweep { side: Side::B, cfg, .. }] if *cfg == b_cfg)
     );

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use shatterlab::config::{Activation, Arch, ColorMode, DeviceKind, Init, LabConfig, MarkerKind};
+use crossterm::event::KeyCode;
+use shatterlab::config::{Activation, Arch, DeviceKind, Init, LabConfig};
 use shatterlab::nets::conv::ConvInit;
 use shatterlab::train::config::TrainConfig;
 use shatterlab::train::download::{Progress, Source};
@@ -17,10 +15,7 @@ use shatterlab::train::trainer::{RunState, TrainEvent};
 use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::command::Tab;
 use shatterlab::ui::effect::Effect;
-use shatterlab::ui::keys::command_for;
-use shatterlab::ui::theme::Theme;
 use shatterlab::ui::train::{Phase, cpu_defaults, draft};
-use shatterlab::ui::view::render;
 use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
 
 use common::ui::{SIZES, draw, press_key, press_keys, theme, tiny};

@@ -68,7 +68,11 @@ impl RunLog {
 
     /// Appends one record as one line.
     pub fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
+        self.append_raw(serde_json::to_vec(record)?)
+    }
+
+    /// Appends one already serialised record (a JSON object without its newline) as one line.
+    pub fn append_raw(&mut self, mut line: Vec<u8>) -> anyhow::Result<()> {
         line.push(b'\n');
         self.file
             .write_all(&line)

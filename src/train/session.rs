@@ -73,8 +73,8 @@ impl Session {
             kind,
             runs_dir: runs_dir.to_path_buf(),
         };
-        let header = serde_json::to_value(session.header())?;
-        session.log.append(&header)?;
+        let header = serde_json::to_vec(&session.header())?;
+        session.log.append_raw(header)?;
         log::info!(
             "training run {} {}: {}",
             session.log.path().display(),
