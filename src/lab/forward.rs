@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Activation, Arch, BnGrad, DeviceKind, Inputs, LabConfig, Precision};
+use crate::config::{Activation, Arch, BnGrad, Inputs, LabConfig, Precision};
 use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
@@ -39,18 +39,6 @@ pub struct LayerOutput {
     pub tangent_width: usize,
     /// The readout is mirrored ([v; -v], looks-linear) rather than isotropic Gaussian.
     pub mirrored_readout: bool,
-}
-
-/// The candle device for a setting, with a clear error where the build lacks it.
-pub fn device_for(kind: DeviceKind) -> anyhow::Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid device cuda: {e} (needs a build with `--features cuda` and an NVIDIA GPU)"
-            )
-        }),
-    }
 }
 
 /// Steps R nets through their layers, one depth per call.

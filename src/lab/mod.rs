@@ -7,5 +7,6 @@ pub mod readout;
 pub mod rectify;
 pub mod reverse;
 pub mod stats;
+pub mod summary;
 pub mod sweep;
 pub mod theory;
