@@ -173,48 +173,6 @@ mod tests {
         }
     }
 
-    /// Temporary: the old hand-written Gram-Schmidt, to compare on the same draws.
-    fn gram_schmidt_rows(rng: &mut WeightRng, k: usize, n: usize) -> Vec<f64> {
-        let mut q = rng.gaussian(k * n, 1.0);
-        for i in 0..k {
-            let (done, rest) = q.split_at_mut(i * n);
-            let row = &mut rest[..n];
-            for _ in 0..2 {
-                for prev in done.chunks_exact(n) {
-                    let dot: f64 = prev.iter().zip(row.iter()).map(|(a, b)| a * b).sum();
-                    row.iter_mut().zip(prev).for_each(|(r, p)| *r -= dot * p);
-                }
-            }
-            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
-            row.iter_mut().for_each(|v| *v /= norm);
-        }
-        q
-    }
-
-    #[test]
-    fn qr_equals_old_gram_schmidt() {
-        for seed in 0..5 {
-            for (fan_in, fan_out) in [(200, 200), (400, 200), (30, 70)] {
-                let (n, k) = (fan_in.max(fan_out), fan_in.min(fan_out));
-                let gs = gram_schmidt_rows(&mut WeightRng::new(seed, 3), k, n);
-                let w = WeightRng::new(seed, 3).orthogonal(fan_in, fan_out, 1.0);
-                let mut worst: f64 = 0.0;
-                for j in 0..k {
-                    for i in 0..n {
-                        let qv = if fan_in >= fan_out {
-                            w[i * fan_out + j]
-                        } else {
-                            w[j * fan_out + i]
-                        };
-                        worst = worst.max((qv - gs[j * n + i]).abs());
-                    }
-                }
-                eprintln!("seed {seed} {fan_in}x{fan_out}: max |Q_qr - Q_gs| = {worst:e}");
-                assert!(worst < 1e-10);
-            }
-        }
-    }
-
     #[test]
     fn mirrored_orthogonal_cancels_on_crelu() {
         let mut rng = WeightRng::new(2, 3);
