@@ -23,7 +23,7 @@ use shatterlab::config::{Activation, Init, LabConfig};
 use shatterlab::lab::reverse::NetGraph;
 use shatterlab::lab::sweep::sweep;
 use shatterlab::nets::scalar::{NetShape, ScalarNetDraw};
-use shatterlab::worker::{self, Job, Side, Update};
+use shatterlab::worker::sweep::{self as worker, Job, Side, Update};
 use tokio::sync::mpsc;
 
 fn full_sweep(cfg: &LabConfig) {

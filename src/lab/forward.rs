@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::Float;
 
-use crate::config::{Activation, Arch, BnGrad, DeviceKind, LabConfig, Precision};
+use crate::config::{Activation, Arch, BnGrad, LabConfig, Precision};
 use crate::lab::bank::{NetWeights, Spill, WeightBank};
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
@@ -52,18 +52,6 @@ pub struct LayerOutput {
     pub active: Vec<bool>,
     /// Pre-activation units per net at this layer.
     pub units: usize,
-}
-
-/// The candle device for a setting, with a clear error where the build lacks it.
-pub fn device_for(kind: DeviceKind) -> anyhow::Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid device cuda: {e} (needs a build with `--features cuda` and an NVIDIA GPU)"
-            )
-        }),
-    }
 }
 
 /// Steps R nets through their layers, one depth per call.
