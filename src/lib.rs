@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod kernels;
 pub mod lab;
 pub mod nets;
 pub mod output;

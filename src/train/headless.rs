@@ -68,6 +68,7 @@ pub fn train_config(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<TrainConf
         log_every: args.log_every,
         plateau_patience: args.plateau_patience,
         plateau_factor: args.plateau_factor,
+        kernels: args.kernels,
     };
     cfg.validate().map_err(anyhow::Error::msg)?;
     Ok(cfg)
