@@ -39,8 +39,8 @@ pub fn forward<T: Real>(z: &[T], channels: usize, aff: &Affine<T>, crelu: bool, 
     }
 }
 
-/// Gradient of the pre-activation: `gy = g · [y > 0]`, or for CReLU
-/// `g⁺ · [y > 0] − g⁻ · [y < 0]`.
+/// Gradient of the pre-activation: `gy = g · [y ≥ 0]`, or for CReLU
+/// `g⁺ · [y ≥ 0] − g⁻ · [y ≤ 0]` (at 0 both sides, as candle's ReLU gradient).
 pub fn backward<T: Real>(
     z: &[T],
     g_out: &[T],
@@ -63,18 +63,13 @@ pub fn backward<T: Real>(
             let nr = &g_neg[ch * len..(ch + 1) * len];
             for (((&zv, &gp), &gn), d) in zr.iter().zip(gr).zip(nr).zip(dr.iter_mut()) {
                 let y = (zv - c) * k + b;
-                *d = if y > zero {
-                    gp
-                } else if y < zero {
-                    -gn
-                } else {
-                    zero
-                };
+                let pos = if y >= zero { gp } else { zero };
+                *d = if y <= zero { pos - gn } else { pos };
             }
         } else {
             for ((&zv, &g), d) in zr.iter().zip(gr).zip(dr.iter_mut()) {
                 let y = (zv - c) * k + b;
-                *d = if y > zero { g } else { zero };
+                *d = if y >= zero { g } else { zero };
             }
         }
     }
