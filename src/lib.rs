@@ -2,13 +2,14 @@
 //! "The Shattered Gradients Problem: If resnets are the answer, then what is the question?").
 
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod device;
 pub mod kernels;
 pub mod lab;
 pub mod nets;
 pub mod output;
 pub mod train;
-pub mod train_worker;
 pub mod ui;
 pub mod worker;
 pub mod xdg;

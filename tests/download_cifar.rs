@@ -254,7 +254,7 @@ fn a_truncated_transfer_is_resumed_with_a_range_request() {
     let root = tempfile::tempdir().expect("tmp");
     let mut retries = 0;
     let dest = download(&source_for(server.url, &body), root.path(), quick(), |e| {
-        if matches!(e, shatterlab::train::download::Event::Retrying { .. }) {
+        if matches!(e, shatterlab::train::download::Progress::Retrying { .. }) {
             retries += 1;
         }
     })
@@ -273,7 +273,7 @@ fn a_stalled_transfer_times_out_and_is_resumed() {
     let root = tempfile::tempdir().expect("tmp");
     let mut reasons = Vec::new();
     let dest = download(&source_for(server.url, &body), root.path(), quick(), |e| {
-        if let shatterlab::train::download::Event::Retrying { reason, .. } = e {
+        if let shatterlab::train::download::Progress::Retrying { reason, .. } = e {
             reasons.push(reason);
         }
     })
@@ -357,8 +357,8 @@ fn the_cli_reports_a_mismatch_in_one_line() {
 /// the unpacking, then the data reported found.
 #[test]
 fn the_training_worker_downloads_on_request() {
-    use shatterlab::train::download::Event;
-    use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+    use shatterlab::train::download::Progress;
+    use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
 
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Full]);
@@ -370,7 +370,7 @@ fn the_training_worker_downloads_on_request() {
         runs_dir: root.path().join("runs"),
         source: source_for(server.url, &body),
     };
-    train_worker::spawn(paths, job_rx, update_tx).expect("spawn");
+    train::spawn(paths, job_rx, update_tx).expect("spawn");
     let mut next = || updates.blocking_recv().expect("worker alive");
     assert!(matches!(
         next(),
@@ -386,9 +386,9 @@ fn the_training_worker_downloads_on_request() {
         }
     };
     let total = body.len() as u64;
-    assert!(seen.contains(&Event::Progress { done: total, total }));
+    assert!(seen.contains(&Progress::Bytes { done: total, total }));
     assert!(
-        seen.ends_with(&[Event::Verifying, Event::Extracting]),
+        seen.ends_with(&[Progress::Verifying, Progress::Extracting]),
         "{seen:?}"
     );
     assert_eq!(

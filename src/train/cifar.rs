@@ -46,7 +46,8 @@ impl Dataset {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read CIFAR-10 file {}", path.display()))?;
         Self::parse(&bytes)
-            .map_err(|e| anyhow::anyhow!("invalid CIFAR-10 file {}: {e}", path.display()))
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("invalid CIFAR-10 file {}", path.display()))
     }
 
     /// Parses the records of one file's bytes; the error says what is wrong, without the name.

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::train::config::TrainConfig;
@@ -32,9 +33,7 @@ impl RunLog {
     /// Starts a new log `runs_dir/<name>.jsonl`, adding `-2`, `-3`... to `name` if a run of
     /// that name exists (same settings started in the same second). Returns the name used.
     pub fn create(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, String)> {
-        std::fs::create_dir_all(runs_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
-        })?;
+        create_runs_dir(runs_dir)?;
         let mut n = 1;
         loop {
             let candidate = if n == 1 {
@@ -53,15 +52,13 @@ impl RunLog {
 
     /// Opens the log of run `name` to continue it (a fresh file if it is gone).
     pub fn reopen(runs_dir: &Path, name: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(runs_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
-        })?;
+        create_runs_dir(runs_dir)?;
         let path = runs_dir.join(format!("{name}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open run log {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot open run log {}", path.display()))?;
         Ok(Self { file, path })
     }
 
@@ -71,12 +68,21 @@ impl RunLog {
 
     /// Appends one record as one line.
     pub fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
+        self.append_raw(serde_json::to_vec(record)?)
+    }
+
+    /// Appends one already serialised record (a JSON object without its newline) as one line.
+    pub fn append_raw(&mut self, mut line: Vec<u8>) -> anyhow::Result<()> {
         line.push(b'\n');
         self.file
             .write_all(&line)
-            .map_err(|e| anyhow::anyhow!("cannot write run log {}: {e}", self.path.display()))
+            .with_context(|| format!("cannot write run log {}", self.path.display()))
     }
+}
+
+fn create_runs_dir(runs_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(runs_dir)
+        .with_context(|| format!("cannot create runs directory {}", runs_dir.display()))
 }
 
 /// A run's name: start time, the net's toggles and the seed, readable in a directory listing.
