@@ -185,25 +185,6 @@ impl<T: Real> FastNet<T> {
         self.capacity
     }
 
-    /// Bytes held by parameters, gradients, activations and scratch.
-    pub fn memory_bytes(&self) -> usize {
-        let vecs = self.acts.iter().chain(&self.zs).chain(&self.grad_bufs);
-        let flat = [
-            &self.params,
-            &self.grads,
-            &self.running,
-            &self.stats,
-            &self.col,
-            &self.gy,
-            &self.feat,
-            &self.d_feat,
-            &self.logits,
-        ];
-        let elems: usize =
-            vecs.map(Vec::len).sum::<usize>() + flat.iter().map(|v| v.len()).sum::<usize>();
-        elems * std::mem::size_of::<T>()
-    }
-
     /// `source` (a vector laid out like the parameters, or the running statistics) at `slot`.
     /// Every tensor is stored in candle's layout (kernels OIHW), so this is a copy.
     pub fn export(&self, slot: &Slot, source: &[T]) -> Vec<T> {
