@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::budget;
 use crate::config::{
     Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
     Precision,
@@ -198,6 +199,10 @@ pub struct LabArgs {
     pub no_first_bias: bool,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Terminal settings; each overrides the config file.
@@ -342,19 +347,16 @@ fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
 
 fn emit(text: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
     match out {
-        Some(path) => output::write_atomic(path, text.as_bytes()),
-        None => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            Ok(stdout.flush()?)
-        }
+        Some(path) => crate::fsio::write_file(path, text.as_bytes()),
+        None => crate::fsio::Stdout::open()?.write(text.as_bytes()),
     }
 }
 
 /// `shatterlab grad`: the sweep's statistics at the selected depths.
 pub fn run_grad(cfg: &LabConfig, args: &GradArgs) -> anyhow::Result<()> {
     let wanted = selected_depths(&args.depths, cfg.depth)?;
+    let limit = budget::limit(args.lab.max_memory);
+    budget::check(&budget::sweep(cfg), limit).map_err(anyhow::Error::msg)?;
     let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
     let mut depths = Vec::with_capacity(wanted.len());
     sweep(cfg, device_for(cfg.device)?, |result| {
@@ -389,6 +391,18 @@ pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
         args.trials
     );
     let wanted = selected_depths(&args.depths, cfg.depth)?;
+    let limit = budget::limit(args.lab.max_memory);
+    budget::check(&budget::theory(cfg.depth, args.trials), limit).map_err(anyhow::Error::msg)?;
+    let work = budget::theory_work(cfg.depth, args.trials, cfg.width);
+    anyhow::ensure!(
+        work <= budget::MAX_THEORY_WORK,
+        "refused: theory with depth {}, trials {}, width {} draws {work} samples, over the \
+         limit of {} (lower --trials, --depth or --width)",
+        cfg.depth,
+        args.trials,
+        cfg.width,
+        budget::MAX_THEORY_WORK
+    );
     let model = Model::for_arch(cfg.arch, cfg.bn);
     let measured = theory::simulate(model, cfg.depth, cfg.beta, cfg.width, args.trials, cfg.seed);
     let depths = wanted
@@ -403,7 +417,12 @@ pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
                     .then(|| theory::resnet_bn_asymptote(depth, cfg.beta))
                     .flatten(),
                 monte_carlo: measured[depth - 1],
+                overflow: false,
             }
+        })
+        .map(|mut row: TheoryRow| {
+            row.overflow = output::has_non_finite(&row);
+            row
         })
         .collect();
     let report = TheoryReport {

@@ -1,11 +1,14 @@
 //! shatterlab: a terminal lab for the shattered gradients problem (Balduzzi et al. 2017,
 //! "The Shattered Gradients Problem: If resnets are the answer, then what is the question?").
 
+pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod fsio;
 pub mod lab;
 pub mod nets;
 pub mod output;
+pub mod shutdown;
 pub mod train;
 pub mod train_worker;
 pub mod ui;

@@ -32,6 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = shatterlab::shutdown::install() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -50,7 +54,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(Command::Data(DataCommand::Download(args))) => run_download(args),
         None => {
             let headless = GradArgs {
-                lab: LabArgs::default(),
+                lab: LabArgs {
+                    max_memory: cli.lab.max_memory,
+                    ..LabArgs::default()
+                },
                 depths: Vec::new(),
                 format: Format::Json,
                 out: None,

@@ -1,7 +1,7 @@
 //! The headless front ends of training and data download: flags in, JSON lines (training) or
 //! progress on stderr (download) out. The TUI drives the same `Trainer`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{DownloadArgs, LabArgs, TrainArgs};
 use crate::config::{Activation, Arch, DeviceKind, Init};
+use crate::fsio::Stdout;
 use crate::lab::forward::device_for;
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::train::checkpoint;
@@ -74,21 +75,23 @@ pub fn train_config(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<TrainConf
 }
 
 /// One JSON line on stdout, flushed so a reader sees it at once.
-fn print_line<T: Serialize>(record: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, record)?;
-    out.write_all(b"\n")?;
-    Ok(out.flush()?)
+fn print_line<T: Serialize>(out: &mut Stdout, record: &T) -> anyhow::Result<()> {
+    let mut line = serde_json::to_vec(record)?;
+    line.push(b'\n');
+    out.write(&line)
 }
 
 /// `shatterlab train`.
 pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let TrainFormat::Jsonl = args.format;
-    // Flags are checked before the (slow) data load.
+    let mut stdout = Stdout::open()?;
+    // Flags and the memory budget are checked before the (slow) data load.
     if args.resume.is_none() {
-        train_config(lab, args)?;
+        let cfg = train_config(lab, args)?;
+        crate::budget::check(&crate::budget::train(&cfg), crate::budget::limit(lab.max_memory))
+            .map_err(anyhow::Error::msg)?;
     }
-    let root = data_root(args.data_dir.as_deref(), |k| std::env::var_os(k))?;
+    let root = data_root(args.data_dir.as_deref(), "--data-dir", |k| std::env::var_os(k))?;
     let data = Arc::new(Cifar::load_dir(&batches_dir(&root))?);
     let device = device_for(lab.device.unwrap_or(DeviceKind::Cpu))?;
     let (mut trainer, mut log, name, kind) = match &args.resume {
@@ -107,7 +110,13 @@ pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
             if let Some(epochs) = args.epochs {
                 trainer.set_epochs(epochs)?;
             }
-            let log = RunLog::reopen(&args.runs_dir, &restored.run)?;
+            let need = crate::budget::train(trainer.config());
+            crate::budget::check(&need, crate::budget::limit(lab.max_memory))
+                .map_err(anyhow::Error::msg)?;
+            let (log, repaired) = RunLog::reopen(&args.runs_dir, &restored.run)?;
+            if let Some(note) = repaired {
+                eprintln!("note: {note}");
+            }
             (trainer, log, restored.run, "resume")
         }
     };
@@ -121,22 +130,22 @@ pub fn run_train(lab: &LabArgs, args: &TrainArgs) -> anyhow::Result<()> {
         config: &cfg,
     };
     log.append(&header)?;
-    print_line(&header)?;
+    print_line(&mut stdout, &header)?;
     let checkpoint_path = args.runs_dir.join(format!("{name}.safetensors"));
     trainer.run(&Control::default(), |trainer, event| {
-        log.append(event)?;
-        print_line(event)?;
+        // The epoch record announces a checkpoint that already exists.
         if args.checkpoint && matches!(event, TrainEvent::Epoch { .. }) {
             checkpoint::save(trainer, &name, &checkpoint_path)?;
         }
-        Ok(())
+        log.append(event)?;
+        print_line(&mut stdout, event)
     })?;
     Ok(())
 }
 
 /// `shatterlab data download`.
 pub fn run_download(args: &DownloadArgs) -> anyhow::Result<()> {
-    let root = data_root(args.dir.as_deref(), |k| std::env::var_os(k))?;
+    let root = data_root(args.dir.as_deref(), "--dir", |k| std::env::var_os(k))?;
     let url = args
         .url
         .clone()

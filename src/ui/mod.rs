@@ -50,7 +50,7 @@ pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
         command_line(&settings.lab)
     );
     let paths = TrainPaths {
-        data_root: data_root(args.data_dir.as_deref(), env).map_err(|e| format!("{e:#}")),
+        data_root: data_root(args.data_dir.as_deref(), "--data-dir", env).map_err(|e| format!("{e:#}")),
         runs_dir: args.runs_dir.clone(),
         source: Source::official(std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
     };
