@@ -9,13 +9,17 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shatterlab::config::{ColorMode, LabConfig, MarkerKind};
+use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
 use shatterlab::train::trainer::{RunState, TrainEvent};
-use shatterlab::train_worker::{DataStatus, TrainUpdate};
-use shatterlab::ui::app::{Action, Command, State, Toggle, update};
+use shatterlab::ui::app::{Action, State, update};
+use shatterlab::ui::command::Command;
+use shatterlab::ui::effect::Effect;
+use shatterlab::ui::lab::Toggle;
 use shatterlab::ui::theme::Theme;
 use shatterlab::ui::view::render;
-use shatterlab::worker::{self, DepthView, Job, Update};
+use shatterlab::worker::sweep::{Job, Update, spawn as spawn_sweep_worker};
+use shatterlab::worker::train::{DataStatus, TrainUpdate};
 use tokio::sync::mpsc;
 
 fn theme() -> Theme {
@@ -25,9 +29,9 @@ fn theme() -> Theme {
 fn render_frame(c: &mut Criterion) {
     let cfg = LabConfig::default();
     let (mut state, jobs) = State::new(cfg.clone(), theme());
-    let Some(Job::Sweep {
+    let Some(Effect::Sweep(Job::Sweep {
         generation, side, ..
-    }) = jobs.first().cloned()
+    })) = jobs.first().cloned()
     else {
         panic!("start-up sweeps side A");
     };
@@ -39,7 +43,7 @@ fn render_frame(c: &mut Criterion) {
             view,
             compute: Duration::ZERO,
         };
-        update(&mut state, Action::Worker(u));
+        update(&mut state, Action::Sweep(u));
         ControlFlow::Continue(())
     })
     .expect("sweep");
@@ -54,11 +58,14 @@ fn render_frame(c: &mut Criterion) {
 fn toggle_latency(c: &mut Criterion) {
     let (job_tx, job_rx) = mpsc::channel(8);
     let (update_tx, mut updates) = mpsc::channel(64);
-    worker::spawn(job_rx, update_tx).expect("worker thread");
+    spawn_sweep_worker(job_rx, update_tx).expect("worker thread");
     let (mut state, jobs) = State::new(LabConfig::default(), theme());
-    let send = |jobs: Vec<Job>| {
-        jobs.into_iter()
-            .for_each(|j| job_tx.blocking_send(j).expect("worker alive"))
+    let send = |effects: Vec<Effect>| {
+        for effect in effects {
+            if let Effect::Sweep(job) = effect {
+                job_tx.blocking_send(job).expect("worker alive");
+            }
+        }
     };
     send(jobs);
     let mut group = c.benchmark_group("toggle");
@@ -73,8 +80,8 @@ fn toggle_latency(c: &mut Criterion) {
                 send(update(&mut state, Action::Key(Command::Toggle(Toggle::Bn))));
                 loop {
                     let u = updates.blocking_recv().expect("worker alive");
-                    let fresh = u.generation() == state.generation;
-                    update(&mut state, Action::Worker(u));
+                    let fresh = u.generation() == state.lab.generation;
+                    update(&mut state, Action::Sweep(u));
                     if fresh {
                         break;
                     }

@@ -75,7 +75,11 @@ pub fn sweep(cfg: &LabConfig) -> Need {
             cfg.width,
             cfg.points,
             cfg.depth,
-            if cfg.act == Activation::Crelu { ", crelu" } else { "" }
+            if cfg.act == Activation::Crelu {
+                ", crelu"
+            } else {
+                ""
+            }
         ),
         lower: "--nets, --width or --points",
         bytes: BASE_BYTES + with_margin(peak),
@@ -121,10 +125,7 @@ pub fn train(cfg: &TrainConfig) -> Need {
     let activations = batch * per_image * 4 * ACTIVATION_COPIES;
     let inputs = batch * IMAGE_BYTES as u64 * 4;
     Need {
-        what: format!(
-            "training with depth {}, batch {}",
-            cfg.net.depth, cfg.batch
-        ),
+        what: format!("training with depth {}, batch {}", cfg.net.depth, cfg.batch),
         lower: "--batch or --depth",
         bytes: BASE_BYTES + with_margin(data + activations + inputs),
     }
@@ -268,18 +269,36 @@ mod tests {
         let bytes = |c: LabConfig| sweep(&c).bytes;
         let b0 = bytes(base.clone());
         for c in [
-            LabConfig { nets: 40, ..base.clone() },
-            LabConfig { width: 400, ..base.clone() },
-            LabConfig { points: 512, ..base.clone() },
-            LabConfig { act: Activation::Crelu, ..base.clone() },
-            LabConfig { bn_grad: crate::config::BnGrad::Through, ..base.clone() },
+            LabConfig {
+                nets: 40,
+                ..base.clone()
+            },
+            LabConfig {
+                width: 400,
+                ..base.clone()
+            },
+            LabConfig {
+                points: 512,
+                ..base.clone()
+            },
+            LabConfig {
+                act: Activation::Crelu,
+                ..base.clone()
+            },
+            LabConfig {
+                bn_grad: crate::config::BnGrad::Through,
+                ..base.clone()
+            },
         ] {
             assert!(bytes(c) > b0);
         }
         assert!(theory(1000, 1_000_000).bytes > 20_000_000_000);
         let deep = TrainConfig {
             batch: 4096,
-            net: crate::nets::conv::ConvNetConfig { depth: 198, ..TrainConfig::default().net },
+            net: crate::nets::conv::ConvNetConfig {
+                depth: 198,
+                ..TrainConfig::default().net
+            },
             ..TrainConfig::default()
         };
         assert!(train(&deep).bytes > 50 * train(&TrainConfig::default()).bytes);

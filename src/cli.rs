@@ -1,20 +1,31 @@
-//! Command line: the lab's settings as flags (overriding `config.toml`), and the headless
-//! subcommands that run the same engine as the TUI.
+//! Command line: parsing only. [`resolve`] turns the parsed flags (over `config.toml` for the
+//! lab) into plain, validated settings for one command; nothing past this module sees clap's
+//! argument types.
 
-use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::budget;
+use crate::commands::data::DownloadOptions;
+use crate::commands::grad::GradOptions;
+use crate::commands::theory::TheoryOptions;
+use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
     Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
     Precision,
 };
-use crate::lab::forward::device_for;
-use crate::lab::sweep::sweep;
-use crate::lab::theory::{self, Model};
-use crate::output::{self, Format, GradReport, TheoryReport, TheoryRow};
+use crate::nets::conv::{ConvInit, ConvNetConfig};
+use crate::output::Format;
+use crate::train::config::TrainConfig;
+use crate::train::download::URL_ENV;
+use crate::ui;
+
+/// Output format of `train`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrainFormat {
+    /// One JSON object per line: the config, each logged step, each epoch, the end.
+    Jsonl,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,7 +37,7 @@ use crate::output::{self, Format, GradReport, TheoryReport, TheoryRow};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Headless>,
     /// Settings file (default: ./config.toml when it exists).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -39,8 +50,9 @@ pub struct Cli {
     pub no_tui: bool,
 }
 
+/// The headless subcommands (`ui::command::Command` is what a key means, not this).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Headless {
     /// Sweep R random nets and print per-depth gradient statistics.
     Grad(GradArgs),
     /// Print the theorems' covariances beside the idealised model's Monte-Carlo measurement.
@@ -53,19 +65,50 @@ pub enum Command {
     Data(DataCommand),
 }
 
-/// How `train` reads the lab's global flags.
-const TRAIN_HELP: &str = "For train, the lab flags mean: --depth weight layers (the convs plus \
-the dense layer, 2..=198; default 8); --act relu|crelu (default relu); --init he|ll (default he; \
-ll needs --act crelu); --bn/--no-bn (default on); --arch ff|res (res = --skip); --seed (weights, \
-shuffling, augmentation; default 0); --device. The other lab flags are ignored. CPU defaults are \
-small on purpose (a 5000-image subset, batch 64). Records also go to RUNS_DIR/<run>.jsonl.";
+/// What `train` does beyond its flags' own help.
+const TRAIN_HELP: &str = "CPU defaults are small on purpose (a 5000-image subset, batch 64). \
+Records also go to RUNS_DIR/<run>.jsonl. The 1-D lab's other flags (--beta, --width, ...) \
+belong to the lab, `grad` and `theory`; config.toml is not read.";
 
-/// Settings of `shatterlab train` beyond the global lab flags.
+/// The conv net of `shatterlab train`: the lab's flag names, the conv net's meanings.
+#[derive(Debug, Default, PartialEq, Args)]
+#[command(next_help_heading = "Net")]
+pub struct TrainNetArgs {
+    /// Feedforward or resnet (res = --skip).
+    #[arg(long)]
+    pub arch: Option<Arch>,
+    /// Batch norm on (the default).
+    #[arg(long, overrides_with = "no_bn")]
+    pub bn: bool,
+    /// Batch norm off.
+    #[arg(long, overrides_with = "bn")]
+    pub no_bn: bool,
+    /// Rectifier [default: relu].
+    #[arg(long)]
+    pub act: Option<Activation>,
+    /// Initialisation: he or ll (ll needs --act crelu) [default: he].
+    #[arg(long)]
+    pub init: Option<Init>,
+    /// Weight layers: the convs plus the dense layer (2..=198) [default: 8].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Seed of the weights, the shuffling and the augmentation [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
+}
+
+/// Settings of `shatterlab train`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Training")]
 pub struct TrainArgs {
     #[command(flatten)]
-    pub lab: LabArgs,
+    pub net: TrainNetArgs,
     /// Skip connections every two modules (a resnet; same as --arch res).
     #[arg(long)]
     pub skip: bool,
@@ -112,7 +155,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs_dir: PathBuf,
     #[arg(long, default_value = "jsonl")]
-    pub format: crate::train::headless::TrainFormat,
+    pub format: TrainFormat,
     /// Save a checkpoint (RUNS_DIR/<run>.safetensors) at the end of every epoch.
     #[arg(long)]
     pub checkpoint: bool,
@@ -260,8 +303,8 @@ pub struct TheoryArgs {
 }
 
 impl LabArgs {
-    /// Applies the flags that were given on top of `cfg`.
-    pub fn apply(&self, cfg: &mut LabConfig) {
+    /// Sets the flags that were given on top of `cfg`.
+    pub fn override_config(&self, cfg: &mut LabConfig) {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { cfg.$field = v; } )* };
         }
@@ -284,157 +327,250 @@ impl LabArgs {
     }
 }
 
-impl Cli {
-    /// The config file merged with the flags, validated. Errors name the file or the flag.
-    pub fn settings(&self) -> anyhow::Result<FileConfig> {
-        let mut file = match &self.config {
-            Some(path) => FileConfig::load(path)?,
-            None if std::path::Path::new("config.toml").exists() => {
-                FileConfig::load(std::path::Path::new("config.toml"))?
-            }
-            None => FileConfig::default(),
-        };
-        // Lab flags belong to the command they are given with; before a subcommand they
-        // would be silently ignored, so say so.
-        let lab = match &self.command {
-            Some(Command::Grad(a)) => &a.lab,
-            Some(Command::Theory(a)) => &a.lab,
-            Some(Command::Train(a)) => &a.lab,
-            Some(Command::Data(_)) | None => &self.lab,
-        };
-        anyhow::ensure!(
-            self.command.is_none() || self.lab == LabArgs::default(),
-            "lab flags go after the subcommand, e.g. `shatterlab grad --depth 24`"
-        );
-        lab.apply(&mut file.lab);
-        file.lab.validate().map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (flag --{} or config key lab.{})",
-                e.field.replace('_', "-"),
-                e.field
-            )
-        })?;
-        if let Some(c) = self.ui.color {
-            file.ui.color = c;
-        }
-        if let Some(m) = self.ui.marker {
-            file.ui.marker = m;
-        }
-        if let Some(fps) = self.ui.fps {
-            anyhow::ensure!(
-                (1..=120).contains(&fps),
-                "invalid --fps {fps}: expected an integer in 1..=120"
-            );
-            file.ui.fps = fps;
-        }
-        Ok(file)
+/// One command with its settings resolved and validated.
+#[derive(Debug)]
+pub enum Invocation {
+    /// The interactive lab; `no_tui` asks for the grad report instead.
+    Lab {
+        lab: LabConfig,
+        ui: ui::Options,
+        no_tui: bool,
+        /// `--max-memory`: the budget of the headless report.
+        max_memory: Option<u64>,
+    },
+    Grad(LabConfig, GradOptions),
+    Theory(LabConfig, TheoryOptions),
+    Train(TrainOptions),
+    Download(DownloadOptions),
+}
+
+/// The settings file: `--config`, else ./config.toml when it exists, else the defaults.
+fn file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    match path {
+        Some(path) => FileConfig::load(path),
+        None if Path::new("config.toml").exists() => FileConfig::load(Path::new("config.toml")),
+        None => Ok(FileConfig::default()),
     }
 }
 
-/// Checks `--depths` against the sweep depth; empty means all.
-fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
-    if let Some(bad) = depths.iter().find(|d| !(1..=max).contains(*d)) {
-        anyhow::bail!(
-            "invalid --depths entry {bad}: expected depths in 1..={max} (the --depth setting)"
-        );
+/// The config file's lab settings with `flags` on top, validated. Errors name the flag and
+/// the config key.
+fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfig> {
+    flags.override_config(&mut file.lab);
+    file.lab.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (flag --{} or config key lab.{})",
+            e.field.replace('_', "-"),
+            e.field
+        )
+    })?;
+    Ok(file.lab.clone())
+}
+
+/// Resolves the parsed command line into one command's settings. Errors name the file or
+/// the flag.
+pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
+    // Lab flags belong to the command they are given with; before a subcommand they
+    // would be silently ignored, so say so.
+    anyhow::ensure!(
+        cli.command.is_none() || cli.lab == LabArgs::default(),
+        "lab flags go after the subcommand, e.g. `shatterlab grad --depth 24`"
+    );
+    match cli.command {
+        Some(Headless::Train(args)) => {
+            anyhow::ensure!(
+                cli.config.is_none(),
+                "invalid --config for train: train reads no settings file, only its flags"
+            );
+            train_options(args).map(Invocation::Train)
+        }
+        Some(Headless::Data(DataCommand::Download(args))) => {
+            Ok(Invocation::Download(DownloadOptions {
+                dir: args.dir,
+                url: args
+                    .url
+                    .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
+            }))
+        }
+        Some(Headless::Grad(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = GradOptions {
+                depths: args.depths,
+                format: args.format,
+                out: args.out,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Grad(lab, opts))
+        }
+        Some(Headless::Theory(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = TheoryOptions {
+                trials: args.trials,
+                depths: args.depths,
+                out: args.out,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Theory(lab, opts))
+        }
+        None => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &cli.lab)?;
+            let mut look = file.ui;
+            if let Some(c) = cli.ui.color {
+                look.color = c;
+            }
+            if let Some(m) = cli.ui.marker {
+                look.marker = m;
+            }
+            if let Some(fps) = cli.ui.fps {
+                anyhow::ensure!(
+                    (1..=120).contains(&fps),
+                    "invalid --fps {fps}: expected an integer in 1..=120"
+                );
+                look.fps = fps;
+            }
+            let ui = ui::Options {
+                look,
+                data_dir: cli.ui.data_dir,
+                runs_dir: cli.ui.runs_dir,
+                log: cli.ui.log,
+            };
+            Ok(Invocation::Lab {
+                lab,
+                ui,
+                no_tui: cli.no_tui,
+                max_memory: cli.lab.max_memory,
+            })
+        }
     }
-    Ok(if depths.is_empty() {
-        (1..=max).collect()
-    } else {
-        depths.to_vec()
+}
+
+/// `train`'s settings. A new run's flags are checked here, before the (slow) data load;
+/// with `--resume` the checkpoint's settings win over them.
+fn train_options(args: TrainArgs) -> anyhow::Result<TrainOptions> {
+    let TrainFormat::Jsonl = args.format;
+    let start = match &args.resume {
+        None => TrainStart::New(train_config(&args)?),
+        Some(path) => TrainStart::Resume {
+            checkpoint: path.clone(),
+            epochs: args.epochs,
+        },
+    };
+    Ok(TrainOptions {
+        start,
+        device: args.net.device.unwrap_or(DeviceKind::Cpu),
+        max_memory: args.net.max_memory,
+        data_dir: args.data_dir,
+        runs_dir: args.runs_dir,
+        checkpoint: args.checkpoint,
     })
 }
 
-fn emit(text: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
-    match out {
-        Some(path) => crate::fsio::write_file(path, text.as_bytes()),
-        None => crate::fsio::Stdout::open()?.write(text.as_bytes()),
+/// A new run's settings from `train`'s flags.
+pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let net = &args.net;
+    let skip = match (net.arch, args.skip) {
+        (Some(Arch::Ff), true) => {
+            anyhow::bail!("conflicting --arch ff and --skip: --skip makes a resnet")
+        }
+        (Some(Arch::Res), _) | (_, true) => true,
+        _ => false,
+    };
+    let init = match (net.init, args.delta) {
+        (None | Some(Init::He), false) => ConvInit::He,
+        (Some(Init::Ll), false) => ConvInit::Ll,
+        (Some(Init::Ll), true) => ConvInit::LlDelta,
+        (_, true) => anyhow::bail!("invalid --delta: expected it only with --init ll"),
+        (Some(other), false) => anyhow::bail!(
+            "invalid --init {} for train: expected he or ll",
+            crate::config::spelling(other)
+        ),
+    };
+    let cfg = TrainConfig {
+        net: ConvNetConfig {
+            depth: net.depth.unwrap_or(8),
+            act: net.act.unwrap_or(Activation::Relu),
+            init,
+            bn: !net.no_bn,
+            skip,
+        },
+        optimizer: args.optimizer,
+        lr: args.lr,
+        momentum: args.momentum,
+        batch: args.batch,
+        epochs: args.epochs.unwrap_or(10),
+        train_subset: (args.train_subset > 0).then_some(args.train_subset),
+        test_subset: (args.test_subset > 0).then_some(args.test_subset),
+        augment: !args.no_augment,
+        seed: net.seed.unwrap_or(0),
+        log_every: args.log_every,
+        plateau_patience: args.plateau_patience,
+        plateau_factor: args.plateau_factor,
+    };
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
+/// Names the command that takes a flag `train` rejected, for clap's "unexpected argument".
+pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return None;
     }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split('=').next()?.trim_start_matches('-');
+    let lab = LabArgs::augment_args(clap::Command::new("lab"));
+    let is_lab_flag = lab.get_arguments().any(|a| a.get_long() == Some(flag));
+    is_lab_flag.then(|| {
+        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `train` does not")
+    })
 }
 
-/// `shatterlab grad`: the sweep's statistics at the selected depths.
-pub fn run_grad(cfg: &LabConfig, args: &GradArgs) -> anyhow::Result<()> {
-    let wanted = selected_depths(&args.depths, cfg.depth)?;
-    let limit = budget::limit(args.lab.max_memory);
-    budget::check(&budget::sweep(cfg), limit).map_err(anyhow::Error::msg)?;
-    let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
-    let mut depths = Vec::with_capacity(wanted.len());
-    sweep(cfg, device_for(cfg.device)?, |result| {
-        let depth = result.stats.depth;
-        if wanted.contains(&depth) {
-            depths.push(result.stats);
-        }
-        // Deeper layers than the deepest wanted one are not computed.
-        if depth >= last {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })?;
-    depths.sort_by_key(|d| wanted.iter().position(|w| *w == d.depth));
-    let report = GradReport {
-        config: cfg,
-        depths,
-    };
-    let text = match args.format {
-        Format::Json => output::grad_json(&report)?,
-        Format::Csv => output::grad_csv(&report)?,
-    };
-    emit(&text, args.out.as_ref())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::cmdline::{command_line, train_command_line};
 
-/// `shatterlab theory`: theorem values beside the idealised Monte-Carlo.
-pub fn run_theory(cfg: &LabConfig, args: &TheoryArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        (2..=1_000_000).contains(&args.trials),
-        "invalid --trials {}: expected an integer in 2..=1000000",
-        args.trials
-    );
-    let wanted = selected_depths(&args.depths, cfg.depth)?;
-    let limit = budget::limit(args.lab.max_memory);
-    budget::check(&budget::theory(cfg.depth, args.trials), limit).map_err(anyhow::Error::msg)?;
-    let work = budget::theory_work(cfg.depth, args.trials, cfg.width);
-    anyhow::ensure!(
-        work <= budget::MAX_THEORY_WORK,
-        "refused: theory with depth {}, trials {}, width {} draws {work} samples, over the \
-         limit of {} (lower --trials, --depth or --width)",
-        cfg.depth,
-        args.trials,
-        cfg.width,
-        budget::MAX_THEORY_WORK
-    );
-    let model = Model::for_arch(cfg.arch, cfg.bn);
-    let measured = theory::simulate(model, cfg.depth, cfg.beta, cfg.width, args.trials, cfg.seed);
-    let depths = wanted
-        .iter()
-        .map(|&depth| {
-            let theorem = theory::moments(model, depth, cfg.beta);
-            TheoryRow {
-                depth,
-                theorem,
-                theorem_correlation: theorem.correlation(),
-                asymptote: (model == Model::ResnetBn)
-                    .then(|| theory::resnet_bn_asymptote(depth, cfg.beta))
-                    .flatten(),
-                monte_carlo: measured[depth - 1],
-                overflow: false,
-            }
-        })
-        .map(|mut row: TheoryRow| {
-            row.overflow = output::has_non_finite(&row);
-            row
-        })
-        .collect();
-    let report = TheoryReport {
-        model,
-        beta: cfg.beta,
-        width: cfg.width,
-        trials: args.trials,
-        seed: cfg.seed,
-        depths,
-    };
-    emit(
-        &(serde_json::to_string_pretty(&report)? + "\n"),
-        args.out.as_ref(),
-    )
+    #[test]
+    fn the_command_line_parses_back_to_the_same_settings() {
+        let cfg = LabConfig {
+            arch: Arch::Res,
+            bn: false,
+            beta: 0.1,
+            init: Init::Ll,
+            act: Activation::Crelu,
+            x_min: -1.5,
+            seed: 7,
+            first_bias: false,
+            ..LabConfig::default()
+        };
+        let line = command_line(&cfg);
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+        let mut parsed = LabConfig::default();
+        cli.lab.override_config(&mut parsed);
+        assert_eq!(parsed, cfg);
+    }
+
+    #[test]
+    fn the_train_command_line_parses_back_to_the_same_run() {
+        let mut cfg = crate::ui::train::cpu_defaults();
+        for (init, act, skip, bn, augment) in [
+            (ConvInit::He, Activation::Relu, false, true, true),
+            (ConvInit::Ll, Activation::Crelu, true, false, false),
+            (ConvInit::LlDelta, Activation::Crelu, true, true, true),
+        ] {
+            (cfg.net.init, cfg.net.act, cfg.net.skip, cfg.net.bn) = (init, act, skip, bn);
+            (cfg.augment, cfg.seed, cfg.lr) = (augment, 3, 0.02);
+            let line = train_command_line(&cfg, DeviceKind::Cpu);
+            let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+            let Some(Headless::Train(args)) = &cli.command else {
+                panic!("not a train command: {line}");
+            };
+            assert_eq!(train_config(args).unwrap(), cfg, "{line}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +131,13 @@ pub const MAX_POINTS: usize = 4096;
 pub const MAX_NETS: usize = 1000;
 /// Memory the through-BN tangents (R x P x P x width values) may take.
 const MAX_THROUGH_BYTES: usize = 2 << 30;
+
+/// How a setting is spelled on the command line and in config.toml, e.g. `crelu`.
+pub fn spelling<T: ValueEnum>(v: T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
 
 /// A setting that is out of range: names the field and what is allowed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -308,7 +316,9 @@ impl FileConfig {
         let bytes = crate::fsio::read_regular(path, "config file")?;
         let text = String::from_utf8(bytes)
             .map_err(|e| anyhow::anyhow!("config file {} is not UTF-8: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        Self::parse(&text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| path.display().to_string())
     }
 
     /// Parses TOML text; the error is a single line.

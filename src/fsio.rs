@@ -86,11 +86,7 @@ fn replace_atomically(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    anyhow::ensure!(
-        dir.is_dir(),
-        "directory {} does not exist",
-        dir.display()
-    );
+    anyhow::ensure!(dir.is_dir(), "directory {} does not exist", dir.display());
     let name = name.to_string_lossy();
     remove_stale_temps(dir, &name);
     let mut builder = tempfile::Builder::new();
@@ -231,7 +227,10 @@ pub fn read_regular(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     check_regular(path, what)?;
     std::fs::read(path).map_err(|e| match e.kind() {
         ErrorKind::PermissionDenied => {
-            anyhow::anyhow!("{what} {} is not readable (permission denied)", path.display())
+            anyhow::anyhow!(
+                "{what} {} is not readable (permission denied)",
+                path.display()
+            )
         }
         _ => anyhow::anyhow!("cannot read {what} {}: {e}", path.display()),
     })
@@ -277,13 +276,21 @@ mod tests {
         let link = dir.path().join("link.json");
         symlink("real.json", &link).unwrap();
         write_file(&link, b"new").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         // A dangling link names where the file goes.
         let dangling = dir.path().join("later.json");
         symlink("made.json", &dangling).unwrap();
         write_file(&dangling, b"x").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("made.json")).unwrap(), "x");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("made.json")).unwrap(),
+            "x"
+        );
         assert!(temps_in(dir.path()).is_empty());
     }
 
@@ -301,8 +308,16 @@ mod tests {
     #[test]
     fn devices_are_written_in_place_and_failures_leave_no_temp_file() {
         write_file(Path::new("/dev/null"), b"x").unwrap();
-        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
-        let e = format!("{:#}", write_file(Path::new("/dev/full"), b"x").unwrap_err());
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        let e = format!(
+            "{:#}",
+            write_file(Path::new("/dev/full"), b"x").unwrap_err()
+        );
         assert!(e.contains("/dev/full") && e.contains("No space"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let e = format!("{:#}", write_file(dir.path(), b"x").unwrap_err());
@@ -319,13 +334,22 @@ mod tests {
     fn a_fifo_without_a_reader_is_an_error_not_a_hang() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("f");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         let e = format!("{:#}", write_file(&fifo, b"x").unwrap_err());
         assert!(e.contains("no process is reading"), "{e}");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         let e = check_regular(&fifo, "config file").unwrap_err().to_string();
-        assert_eq!(e, format!("config file {} is a FIFO, expected a regular file", fifo.display()));
+        assert_eq!(
+            e,
+            format!(
+                "config file {} is a FIFO, expected a regular file",
+                fifo.display()
+            )
+        );
     }
 
     #[test]
@@ -349,11 +373,16 @@ mod tests {
         let d = dir.path();
         let missing = d.join("missing.bin");
         assert_eq!(
-            check_regular(&missing, "data file").unwrap_err().to_string(),
+            check_regular(&missing, "data file")
+                .unwrap_err()
+                .to_string(),
             format!("data file {} not found", missing.display())
         );
         let e = check_regular(d, "data file").unwrap_err().to_string();
-        assert!(e.ends_with("is a directory, expected a regular file"), "{e}");
+        assert!(
+            e.ends_with("is a directory, expected a regular file"),
+            "{e}"
+        );
         let link = d.join("link.bin");
         symlink("gone.bin", &link).unwrap();
         let e = check_regular(&link, "data file").unwrap_err().to_string();

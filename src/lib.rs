@@ -3,14 +3,15 @@
 
 pub mod budget;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod device;
 pub mod fsio;
 pub mod lab;
 pub mod nets;
 pub mod output;
 pub mod shutdown;
 pub mod train;
-pub mod train_worker;
 pub mod ui;
 pub mod worker;
 pub mod xdg;

@@ -1,13 +1,13 @@
-//! Entry point: parse the command line, then run the TUI or a headless subcommand. Every
-//! error ends the process with one line on stderr and a non-zero status.
+//! Entry point: parse and resolve the command line (`cli`), then run the TUI (`ui`) or one
+//! headless command (`commands`). Every error ends the process with one line on stderr and
+//! a non-zero status.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shatterlab::cli::{Cli, Command, DataCommand, GradArgs, LabArgs, run_grad, run_theory};
-use shatterlab::output::Format;
-use shatterlab::train::headless::{run_download, run_train};
+use shatterlab::cli::{self, Cli, Invocation};
+use shatterlab::commands::{self, grad::GradOptions};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.render().to_string();
-            let line: Vec<&str> = text
+            let mut line: Vec<String> = text
                 .lines()
                 .map(str::trim)
                 .filter(|l| {
@@ -27,16 +27,19 @@ fn main() -> ExitCode {
                         && !l.starts_with("For more information")
                         && !l.starts_with("Usage:")
                 })
+                .map(str::to_string)
                 .collect();
+            line.extend(cli::misplaced_flag_hint(&e));
             eprintln!("{}", line.join(" "));
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = shatterlab::shutdown::install() {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
-    match run(&cli) {
+    let outcome = cli::resolve(cli).and_then(|invocation| {
+        let own_sigint = matches!(invocation, Invocation::Train(_));
+        shatterlab::shutdown::install(own_sigint)?;
+        run(invocation)
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
@@ -45,27 +48,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let settings = cli.settings()?;
-    match &cli.command {
-        Some(Command::Grad(args)) => run_grad(&settings.lab, args),
-        Some(Command::Theory(args)) => run_theory(&settings.lab, args),
-        Some(Command::Train(args)) => run_train(&args.lab, args),
-        Some(Command::Data(DataCommand::Download(args))) => run_download(args),
-        None => {
-            let headless = GradArgs {
-                lab: LabArgs {
-                    max_memory: cli.lab.max_memory,
-                    ..LabArgs::default()
-                },
-                depths: Vec::new(),
-                format: Format::Json,
-                out: None,
-            };
-            if cli.no_tui || !std::io::stdout().is_terminal() {
-                run_grad(&settings.lab, &headless)
+fn run(invocation: Invocation) -> anyhow::Result<()> {
+    match invocation {
+        Invocation::Grad(lab, opts) => commands::grad::run(&lab, &opts),
+        Invocation::Theory(lab, opts) => commands::theory::run(&lab, &opts),
+        Invocation::Train(opts) => commands::train::run(&opts),
+        Invocation::Download(opts) => commands::data::download(&opts),
+        Invocation::Lab {
+            lab,
+            ui,
+            no_tui,
+            max_memory,
+        } => {
+            if no_tui || !std::io::stdout().is_terminal() {
+                let opts = GradOptions {
+                    max_memory,
+                    ..GradOptions::default()
+                };
+                commands::grad::run(&lab, &opts)
             } else {
-                shatterlab::ui::run(settings, &cli.ui)
+                shatterlab::ui::run(lab, ui)
             }
         }
     }

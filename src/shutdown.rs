@@ -19,8 +19,14 @@ pub const SIGNALS: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 static TERMINAL: Mutex<bool> = Mutex::new(false);
 
 /// Takes the stop signals and installs the panic hook; call once, before anything else.
-pub fn install() -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new(SIGNALS)
+/// With `own_sigint`, SIGINT is left to a caller that ends its work gracefully at Ctrl-C
+/// (headless `train` finishes its step and prints the `end` record).
+pub fn install(own_sigint: bool) -> anyhow::Result<()> {
+    let taken: Vec<i32> = SIGNALS
+        .into_iter()
+        .filter(|&s| !(own_sigint && s == SIGINT))
+        .collect();
+    let mut signals = signal_hook::iterator::Signals::new(taken)
         .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
         .name("shatterlab-signals".into())

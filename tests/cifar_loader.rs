@@ -73,7 +73,7 @@ fn malformed_files_are_rejected_naming_the_file() {
     let good = records(&[0, 9, 4]);
 
     let truncated = write(tmp.path(), "truncated.bin", &good[..good.len() - 100]);
-    let e = Dataset::load_file(&truncated).unwrap_err().to_string();
+    let e = format!("{:#}", Dataset::load_file(&truncated).unwrap_err());
     assert!(
         e.contains("truncated.bin") && e.contains("3073-byte record"),
         "{e}"
@@ -82,7 +82,7 @@ fn malformed_files_are_rejected_naming_the_file() {
     let mut longer = good.clone();
     longer.extend([1, 2, 3]);
     let wrong = write(tmp.path(), "wrong_size.bin", &longer);
-    let e = Dataset::load_file(&wrong).unwrap_err().to_string();
+    let e = format!("{:#}", Dataset::load_file(&wrong).unwrap_err());
     assert!(
         e.contains("wrong_size.bin") && e.contains(&longer.len().to_string()),
         "{e}"
@@ -97,7 +97,7 @@ fn malformed_files_are_rejected_naming_the_file() {
     );
 
     let bad_label = write(tmp.path(), "label.bin", &records(&[3, 10, 2]));
-    let e = Dataset::load_file(&bad_label).unwrap_err().to_string();
+    let e = format!("{:#}", Dataset::load_file(&bad_label).unwrap_err());
     assert!(
         e.contains("label.bin") && e.contains("record 1 has label 10"),
         "{e}"
@@ -108,7 +108,7 @@ fn malformed_files_are_rejected_naming_the_file() {
     assert!(e.contains("data_batch_9.bin"), "{e}");
 
     // A directory without the batches names the file it looked for.
-    let e = Cifar::load_dir(tmp.path()).unwrap_err().to_string();
+    let e = format!("{:#}", Cifar::load_dir(tmp.path()).unwrap_err());
     assert!(
         e.contains("data_batch_1.bin") && e.contains(&tmp.path().display().to_string()),
         "{e}"

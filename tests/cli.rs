@@ -42,16 +42,59 @@ fn grad_prints_the_documented_json() {
     let depths = doc["depths"].as_array().unwrap();
     assert_eq!(depths.len(), 2);
     assert_eq!(depths[1]["depth"], 6);
-    for key in [
+    // Exactly the fields the README documents, each with its type.
+    let fields: std::collections::BTreeSet<&str> = depths[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let documented = [
+        "depth",
         "acf",
         "acf_se",
         "grad_var",
         "corr_neighbor",
+        "corr_far",
+        "active_fraction",
+        "saturated_fraction",
+        "mean_run_length",
+        "overflow",
+    ];
+    assert_eq!(fields, documented.into_iter().collect());
+    for key in [
+        "grad_var",
+        "corr_neighbor",
+        "corr_far",
         "active_fraction",
         "saturated_fraction",
         "mean_run_length",
     ] {
-        assert!(!depths[0][key].is_null(), "missing {key}");
+        assert!(depths[0][key].is_f64(), "{key} is not a number");
+    }
+    assert_eq!(depths[0]["overflow"], false);
+    assert_eq!(depths[0]["acf_se"].as_array().unwrap().len(), 33);
+    // The config lists every setting, so the report reproduces itself.
+    let config = doc["config"].as_object().unwrap();
+    for key in [
+        "arch",
+        "bn",
+        "bn_grad",
+        "beta",
+        "act",
+        "init",
+        "depth",
+        "width",
+        "points",
+        "x_min",
+        "x_max",
+        "nets",
+        "seed",
+        "dtype",
+        "first_bias",
+        "device",
+    ] {
+        assert!(config.contains_key(key), "config lacks {key}");
     }
     assert_eq!(depths[0]["acf"].as_array().unwrap().len(), 33);
     assert_eq!(depths[0]["acf"][0], 1.0);

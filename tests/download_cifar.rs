@@ -264,7 +264,7 @@ fn a_truncated_transfer_is_resumed_with_a_range_request() {
     let root = tempfile::tempdir().expect("tmp");
     let mut retries = 0;
     let dest = download(&source_for(server.url, &body), root.path(), quick(), |e| {
-        if matches!(e, shatterlab::train::download::Event::Retrying { .. }) {
+        if matches!(e, shatterlab::train::download::Progress::Retrying { .. }) {
             retries += 1;
         }
     })
@@ -283,7 +283,7 @@ fn a_stalled_transfer_times_out_and_is_resumed() {
     let root = tempfile::tempdir().expect("tmp");
     let mut reasons = Vec::new();
     let dest = download(&source_for(server.url, &body), root.path(), quick(), |e| {
-        if let shatterlab::train::download::Event::Retrying { reason, .. } = e {
+        if let shatterlab::train::download::Progress::Retrying { reason, .. } = e {
             reasons.push(reason);
         }
     })
@@ -319,21 +319,31 @@ fn permanent_failures_are_not_retried_and_name_the_url_and_status() {
     let url = server.url.clone();
     let e = format!(
         "{:#}",
-        download(&source_for(url.clone(), &body), root.path(), quick(), |ev| {
-            events.push(ev)
-        })
+        download(
+            &source_for(url.clone(), &body),
+            root.path(),
+            quick(),
+            |ev| { events.push(ev) }
+        )
         .unwrap_err()
     );
     assert!(
-        e.contains(&format!("download from {url} failed: HTTP status 404 (not retried")),
+        e.contains(&format!(
+            "download from {url} failed: HTTP status 404 (not retried"
+        )),
         "{e}"
     );
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(server.ranges.lock().expect("log").len(), 1);
     let e = format!(
         "{:#}",
-        download(&source_for("not a url".into(), &body), root.path(), quick(), |_| {})
-            .unwrap_err()
+        download(
+            &source_for("not a url".into(), &body),
+            root.path(),
+            quick(),
+            |_| {}
+        )
+        .unwrap_err()
     );
     assert!(e.contains("not a url") && e.contains("not retried"), "{e}");
     assert!(!e.contains(".part"), "{e}");
@@ -343,7 +353,10 @@ fn permanent_failures_are_not_retried_and_name_the_url_and_status() {
         "{:#}",
         download(&source_for(server.url, &body), root.path(), quick(), |_| {}).unwrap_err()
     );
-    assert!(e.contains("after 3 attempts: HTTP status 503 (run again to retry)"), "{e}");
+    assert!(
+        e.contains("after 3 attempts: HTTP status 503 (run again to retry)"),
+        "{e}"
+    );
     assert!(listing(root.path()).is_empty());
 }
 
@@ -404,8 +417,8 @@ fn the_cli_reports_a_mismatch_in_one_line() {
 /// the unpacking, then the data reported found.
 #[test]
 fn the_training_worker_downloads_on_request() {
-    use shatterlab::train::download::Event;
-    use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+    use shatterlab::train::download::Progress;
+    use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
 
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Full]);
@@ -417,7 +430,7 @@ fn the_training_worker_downloads_on_request() {
         runs_dir: root.path().join("runs"),
         source: source_for(server.url, &body),
     };
-    train_worker::spawn(paths, job_rx, update_tx).expect("spawn");
+    train::spawn(paths, job_rx, update_tx).expect("spawn");
     let mut next = || updates.blocking_recv().expect("worker alive");
     assert!(matches!(
         next(),
@@ -433,9 +446,9 @@ fn the_training_worker_downloads_on_request() {
         }
     };
     let total = body.len() as u64;
-    assert!(seen.contains(&Event::Progress { done: total, total }));
+    assert!(seen.contains(&Progress::Bytes { done: total, total }));
     assert!(
-        seen.ends_with(&[Event::Verifying, Event::Extracting]),
+        seen.ends_with(&[Progress::Verifying, Progress::Extracting]),
         "{seen:?}"
     );
     assert_eq!(

@@ -36,7 +36,10 @@ fn one_line_error(cmd: &mut Command) -> String {
 }
 
 fn mkfifo(path: &Path) {
-    let made = StdCommand::new("mkfifo").arg(path).status().expect("mkfifo");
+    let made = StdCommand::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
     assert!(made.success());
 }
 
@@ -48,22 +51,32 @@ fn outputs_follow_links_and_never_replace_devices_or_fifos() {
     let link = dir.path().join("link.json");
     symlink(&target, &link).expect("symlink");
     lab().args(SMALL).arg("--out").arg(&link).assert().success();
-    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
     let doc: Value = serde_json::from_slice(&std::fs::read(&target).expect("read")).expect("json");
     assert_eq!(doc["config"]["depth"], 2);
 
     let e = one_line_error(lab().args(SMALL).args(["--out", "/dev/full"]));
-    assert!(e.contains("/dev/full") && e.contains("No space left"), "{e}");
     assert!(
-        std::os::unix::fs::FileTypeExt::is_char_device(
-            &std::fs::metadata("/dev/full").expect("dev").file_type()
-        )
+        e.contains("/dev/full") && e.contains("No space left"),
+        "{e}"
     );
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::metadata("/dev/full").expect("dev").file_type()
+    ));
     let fifo = dir.path().join("fifo");
     mkfifo(&fifo);
     let e = one_line_error(lab().args(SMALL).arg("--out").arg(&fifo));
     assert!(e.contains("no process is reading the FIFO"), "{e}");
-    let e = one_line_error(lab().args(["theory", "--depth", "3", "--out"]).arg(dir.path()));
+    let e = one_line_error(
+        lab()
+            .args(["theory", "--depth", "3", "--out"])
+            .arg(dir.path()),
+    );
     assert!(e.contains("directory"), "{e}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
@@ -76,11 +89,21 @@ fn outputs_follow_links_and_never_replace_devices_or_fifos() {
 fn stdout_that_cannot_be_written_is_an_error() {
     let bin = assert_cmd::cargo::cargo_bin("shatterlab");
     // Full.
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("full");
-    let out = StdCommand::new(&bin).args(SMALL).stdout(full).output().expect("run");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("full");
+    let out = StdCommand::new(&bin)
+        .args(SMALL)
+        .stdout(full)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot write to stdout") && err.contains("No space"), "{err}");
+    assert!(
+        err.contains("cannot write to stdout") && err.contains("No space"),
+        "{err}"
+    );
     // Closed.
     let out = StdCommand::new("sh")
         .arg("-c")
@@ -107,7 +130,8 @@ fn stdout_that_cannot_be_written_is_an_error() {
 #[test]
 fn requests_over_the_memory_budget_are_refused_before_allocating() {
     let e = one_line_error(
-        lab().args(["grad", "--nets", "1000", "--width", "4096", "--depth", "2"])
+        lab()
+            .args(["grad", "--nets", "1000", "--width", "4096", "--depth", "2"])
             .args(["--max-memory", "1G"]),
     );
     assert!(
@@ -118,27 +142,53 @@ fn requests_over_the_memory_budget_are_refused_before_allocating() {
         "{e}"
     );
     let e = one_line_error(lab().args(["theory", "--depth", "1000", "--trials", "1000000"]));
-    assert!(e.contains("refused: theory with depth 1000, trials 1000000"), "{e}");
+    assert!(
+        e.contains("refused: theory with depth 1000, trials 1000000"),
+        "{e}"
+    );
     let e = one_line_error(lab().args(["grad", "--max-memory", "lots"]));
-    assert!(e.contains("--max-memory") && e.contains("invalid size"), "{e}");
+    assert!(
+        e.contains("--max-memory") && e.contains("invalid size"),
+        "{e}"
+    );
     let runs = tempfile::tempdir().expect("tmp");
     let e = one_line_error(
-        lab().args(["train", "--depth", "198", "--batch", "4096", "--max-memory", "2G"])
+        lab()
+            .args([
+                "train",
+                "--depth",
+                "198",
+                "--batch",
+                "4096",
+                "--max-memory",
+                "2G",
+            ])
             .arg("--runs-dir")
             .arg(runs.path()),
     );
-    assert!(e.contains("refused: training with depth 198, batch 4096"), "{e}");
+    assert!(
+        e.contains("refused: training with depth 198, batch 4096"),
+        "{e}"
+    );
 }
 
 /// A tiny training run in `runs` with `extra` flags.
 fn train(runs: &Path, extra: &[&str]) -> Command {
     let mut cmd = lab();
-    cmd.args(["train", "--train-subset", "64", "--test-subset", "20", "--depth", "3"])
-        .args(["--batch", "32", "--log-every", "1", "--data-dir"])
-        .arg(common::cifar_dir())
-        .arg("--runs-dir")
-        .arg(runs)
-        .args(extra);
+    cmd.args([
+        "train",
+        "--train-subset",
+        "64",
+        "--test-subset",
+        "20",
+        "--depth",
+        "3",
+    ])
+    .args(["--batch", "32", "--log-every", "1", "--data-dir"])
+    .arg(common::cifar_dir())
+    .arg("--runs-dir")
+    .arg(runs)
+    .args(extra);
     cmd
 }
 
@@ -153,7 +203,10 @@ fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn assert_whole_json_lines(text: &str) {
-    assert!(text.is_empty() || text.ends_with('\n'), "torn last line: {text:?}");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "torn last line: {text:?}"
+    );
     for line in text.lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
@@ -180,7 +233,9 @@ fn join_safetensors(header: &Value, data: &[u8]) -> Vec<u8> {
 #[test]
 fn damaged_checkpoints_are_refused_in_one_line_and_logs_are_repaired() {
     let runs = tempfile::tempdir().expect("tmp");
-    train(runs.path(), &["--epochs", "1", "--checkpoint"]).assert().success();
+    train(runs.path(), &["--epochs", "1", "--checkpoint"])
+        .assert()
+        .success();
     let ckpt = files_with(runs.path(), "safetensors").remove(0);
     let log = files_with(runs.path(), "jsonl").remove(0);
     let good = std::fs::read(&ckpt).expect("ckpt");
@@ -191,7 +246,10 @@ fn damaged_checkpoints_are_refused_in_one_line_and_logs_are_repaired() {
         let mut cmd = train(runs.path(), &["--epochs", "2", "--resume"]);
         cmd.arg(&bad);
         let e = one_line_error(&mut cmd);
-        assert!(e.contains("invalid checkpoint") && e.contains("bad.safetensors"), "{e}");
+        assert!(
+            e.contains("invalid checkpoint") && e.contains("bad.safetensors"),
+            "{e}"
+        );
         e
     };
     // A flipped byte in a tensor.
@@ -211,22 +269,39 @@ fn damaged_checkpoints_are_refused_in_one_line_and_logs_are_repaired() {
     progress["epoch"] = Value::from(1u64 << 63);
     h["__metadata__"]["progress"] = Value::from(progress.to_string());
     let e = resume(&join_safetensors(&h, &data));
-    assert!(e.contains("progress field epoch = 9223372036854775808 is out of range"), "{e}");
-    assert!(!runs.path().parent().expect("parent").join("escape.jsonl").exists());
+    assert!(
+        e.contains("progress field epoch = 9223372036854775808 is out of range"),
+        "{e}"
+    );
+    assert!(
+        !runs
+            .path()
+            .parent()
+            .expect("parent")
+            .join("escape.jsonl")
+            .exists()
+    );
 
     // A killed write left a torn line and a temp file: resuming repairs the one, removes
     // the other, and appends whole lines.
     let mut text = std::fs::read(&log).expect("log");
     text.extend_from_slice(b"{\"type\":\"st");
     std::fs::write(&log, &text).expect("write");
-    let name = ckpt.file_name().expect("name").to_string_lossy().into_owned();
+    let name = ckpt
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     let stale = runs.path().join(format!(".{name}.tmp4194305-abcdef"));
     std::fs::write(&stale, "partial").expect("write");
     let mut cmd = train(runs.path(), &["--epochs", "2", "--checkpoint", "--resume"]);
     let out = cmd.arg(&ckpt).output().expect("resume");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("ended in an incomplete line (11 bytes"), "{err}");
+    assert!(
+        err.contains("ended in an incomplete line (11 bytes"),
+        "{err}"
+    );
     assert_whole_json_lines(&std::fs::read_to_string(&log).expect("log"));
     assert!(!stale.exists());
 }
@@ -241,8 +316,24 @@ fn a_full_disk_leaves_the_run_log_whole() {
         .arg("trap '' XFSZ; exec prlimit --fsize=1500 \"$@\"")
         .arg("sh")
         .arg(&bin)
-        .args(["train", "--train-subset", "64", "--test-subset", "20", "--depth", "3"])
-        .args(["--batch", "16", "--log-every", "1", "--epochs", "3", "--data-dir"])
+        .args([
+            "train",
+            "--train-subset",
+            "64",
+            "--test-subset",
+            "20",
+            "--depth",
+            "3",
+        ])
+        .args([
+            "--batch",
+            "16",
+            "--log-every",
+            "1",
+            "--epochs",
+            "3",
+            "--data-dir",
+        ])
         .arg(common::cifar_dir())
         .arg("--runs-dir")
         .arg(runs.path())
@@ -250,7 +341,10 @@ fn a_full_disk_leaves_the_run_log_whole() {
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("cannot write run log") && err.contains("too large"), "{err}");
+    assert!(
+        err.contains("cannot write run log") && err.contains("too large"),
+        "{err}"
+    );
     let log = files_with(runs.path(), "jsonl").remove(0);
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.len() <= 1500 && text.lines().count() >= 2, "{text}");
@@ -263,7 +357,10 @@ fn inputs_that_are_not_regular_files_are_refused_with_their_own_words() {
     let fifo = dir.path().join("config.toml");
     mkfifo(&fifo);
     let e = one_line_error(lab().arg("--config").arg(&fifo).args(SMALL));
-    assert!(e.contains(&format!("config file {} is a FIFO", fifo.display())), "{e}");
+    assert!(
+        e.contains(&format!("config file {} is a FIFO", fifo.display())),
+        "{e}"
+    );
     let e = one_line_error(lab().arg("--config").arg(dir.path()).args(SMALL));
     assert!(e.contains("is a directory, expected a regular file"), "{e}");
 
@@ -280,15 +377,24 @@ fn inputs_that_are_not_regular_files_are_refused_with_their_own_words() {
     let runs = dir.path().join("runs");
     let train = |data: &Path| {
         let mut cmd = lab();
-        cmd.args(["train", "--data-dir"]).arg(data).arg("--runs-dir").arg(&runs);
+        cmd.args(["train", "--data-dir"])
+            .arg(data)
+            .arg("--runs-dir")
+            .arg(&runs);
         one_line_error(&mut cmd)
     };
     let e = train(&data);
-    assert!(e.contains("data_batch_2.bin is a directory, expected a regular file"), "{e}");
+    assert!(
+        e.contains("data_batch_2.bin is a directory, expected a regular file"),
+        "{e}"
+    );
     std::fs::remove_dir(data.join("data_batch_2.bin")).expect("rmdir");
     symlink("nowhere.bin", data.join("test_batch.bin")).expect("symlink");
     let e = train(&data);
-    assert!(e.contains("test_batch.bin is a dangling symbolic link (to nowhere.bin)"), "{e}");
+    assert!(
+        e.contains("test_batch.bin is a dangling symbolic link (to nowhere.bin)"),
+        "{e}"
+    );
     std::fs::remove_file(data.join("test_batch.bin")).expect("rm");
     mkfifo(&data.join("test_batch.bin"));
     assert!(train(&data).contains("test_batch.bin is a FIFO"));
@@ -305,7 +411,9 @@ fn overflowing_arithmetic_is_flagged_and_infinite_ranges_refused() {
     assert!(e.contains("x_max - x_min finite"), "{e}");
     let out = lab()
         .args(SMALL)
-        .args(["--arch", "res", "--no-bn", "--beta", "1e200", "--depth", "3"])
+        .args([
+            "--arch", "res", "--no-bn", "--beta", "1e200", "--depth", "3",
+        ])
         .output()
         .expect("run");
     assert!(out.status.success());
@@ -314,7 +422,9 @@ fn overflowing_arithmetic_is_flagged_and_infinite_ranges_refused() {
     assert_eq!(depths[0]["overflow"], false);
     assert_eq!(depths[2]["overflow"], true);
     let out = lab()
-        .args(["theory", "--arch", "res", "--no-bn", "--beta", "1e200", "--depth", "4"])
+        .args([
+            "theory", "--arch", "res", "--no-bn", "--beta", "1e200", "--depth", "4",
+        ])
         .args(["--trials", "20"])
         .output()
         .expect("run");

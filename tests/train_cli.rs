@@ -155,6 +155,96 @@ fn bad_flags_fail_in_one_line_naming_the_flag() {
 }
 
 #[test]
+fn lab_only_flags_are_refused_naming_the_commands_that_take_them() {
+    for flag in [
+        &["--beta", "0.5"][..],
+        &["--width", "100"],
+        &["--points", "64"],
+        &["--nets", "4"],
+        &["--dtype", "f32"],
+        &["--first-bias"],
+        &["--bn-grad", "through"],
+    ] {
+        let e = fails(flag);
+        assert!(e.contains(flag[0]), "{e}");
+        assert!(
+            e.contains("`shatterlab grad`") && e.contains("`train` does not"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn train_reads_no_config_file() {
+    let runs = tempfile::tempdir().expect("tmp");
+    let mut cmd = train(runs.path(), &[]);
+    cmd.args(["--config", "/nonexistent/config.toml"]);
+    let e = fails_with(cmd);
+    assert!(e.contains("--config") && e.contains("train"), "{e}");
+    // A ./config.toml that the lab would reject does not stop a run.
+    std::fs::write(runs.path().join("config.toml"), "lab = 'not a table'").expect("write");
+    let out = train(
+        runs.path(),
+        &["--depth", "2", "--epochs", "1", "--batch", "32"],
+    )
+    .current_dir(runs.path())
+    .output()
+    .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Ctrl-C between two steps ends the run cleanly: the log and stdout both end with the
+/// `end` record of a cancelled run, and the exit status says it did not finish.
+#[test]
+fn ctrl_c_ends_the_run_log_with_an_end_record() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let runs = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shatterlab"))
+        .args(["train", "--train-subset", "64", "--test-subset", "10"])
+        .args(["--log-every", "1", "--depth", "2", "--batch", "32"])
+        .args(["--epochs", "10000", "--data-dir"])
+        .arg(common::cifar_dir())
+        .arg("--runs-dir")
+        .arg(runs.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    // The first step record means the run is under way (and the handler installed).
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains(r#""type":"step""#))
+    {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "{lines:?}");
+        lines.push(line);
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let rest: Vec<String> = stdout.lines().map(|l| l.expect("read")).collect();
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "an interrupted run is not a success");
+    let last = json_lines(rest.last().expect("records after Ctrl-C").as_bytes());
+    assert_eq!(last[0]["type"], "end");
+    assert_eq!(last[0]["state"], "cancelled");
+    let (log, _) = run_files(runs.path());
+    let logged = json_lines(&std::fs::read(&log).expect("log"));
+    assert_eq!(logged.last().expect("records"), &last[0]);
+    assert_eq!(logged[0]["type"], "config");
+}
+
+#[test]
 fn the_data_directory_comes_from_shatterlab_data_when_no_flag_is_given() {
     let runs = tempfile::tempdir().expect("tmp");
     // The parent of cifar-10-batches-bin, as `data download` lays it out.

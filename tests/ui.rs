@@ -2,32 +2,39 @@
 //! `render` on states fed with canned worker updates (real sweeps of a tiny seeded
 //! config, no threads, no clock), and the worker protocol on its own thread.
 
+mod common;
+
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::KeyCode;
 use shatterlab::config::{Activation, Arch, ColorMode, Init, LabConfig, MarkerKind};
+use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
-use shatterlab::ui::app::{Action, Pairing, Pane, Preset, State, Toggle, update};
+use shatterlab::ui::app::{Action, State, update};
+use shatterlab::ui::effect::Effect;
 use shatterlab::ui::keys::command_for;
+use shatterlab::ui::lab::{Pairing, Pane, Preset, Toggle};
 use shatterlab::ui::theme::Theme;
-use shatterlab::ui::view::render;
-use shatterlab::worker::{DepthView, Job, Side, Update};
+use shatterlab::worker::sweep::{Job, Side, Update};
 
-fn tiny() -> LabConfig {
-    LabConfig {
-        depth: 4,
-        width: 16,
-        points: 32,
-        nets: 4,
-        ..LabConfig::default()
-    }
+use common::ui::{SIZES, draw, key, press_keys, theme, tiny};
+
+/// The sweep jobs among `effects`; the lab tab asks nothing of the training worker.
+fn sweeps(effects: Vec<Effect>) -> Vec<Job> {
+    effects
+        .into_iter()
+        .map(|e| match e {
+            Effect::Sweep(job) => job,
+            other => panic!("not a sweep job: {other:?}"),
+        })
+        .collect()
 }
 
-fn colour() -> Theme {
-    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
+/// `State::new` with its start-up sweep jobs.
+fn new_state(cfg: LabConfig, theme: Theme) -> (State, Vec<Job>) {
+    let (state, effects) = State::new(cfg, theme);
+    (state, sweeps(effects))
 }
 
 /// Every depth of a sweep of `cfg`, reduced as the worker does.
@@ -63,7 +70,7 @@ fn feed(state: &mut State, jobs: &[Job], max: usize) {
                     view: Box::new(view),
                     compute,
                 };
-                assert!(update(state, Action::Worker(u)).is_empty());
+                assert!(update(state, Action::Sweep(u)).is_empty());
             }
             if limit >= total {
                 let done = Update::Done {
@@ -71,51 +78,29 @@ fn feed(state: &mut State, jobs: &[Job], max: usize) {
                     side: *side,
                     compute: Duration::from_millis(12 * total as u64),
                 };
-                update(state, Action::Worker(done));
+                update(state, Action::Sweep(done));
             }
         }
     }
 }
 
-fn key(code: KeyCode) -> KeyEvent {
-    let modifiers = match code {
-        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
-        _ => KeyModifiers::NONE,
-    };
-    KeyEvent::new(code, modifiers)
-}
-
-/// Presses the keys of `keys` in order through the binding table; returns all jobs.
+/// Presses the keys of `keys` in order; returns their sweep jobs.
 fn press(state: &mut State, keys: &str) -> Vec<Job> {
-    keys.chars()
-        .flat_map(|c| {
-            let command =
-                command_for(key(KeyCode::Char(c))).unwrap_or_else(|| panic!("{c:?} is unbound"));
-            update(state, Action::Key(command))
-        })
-        .collect()
+    sweeps(press_keys(state, keys))
 }
 
 /// A state with every depth of the start-up sweep in.
 fn started(cfg: LabConfig, theme: Theme) -> State {
-    let (mut state, jobs) = State::new(cfg, theme);
+    let (mut state, jobs) = new_state(cfg, theme);
     feed(&mut state, &jobs, usize::MAX);
     state
 }
-
-fn draw(state: &State, width: u16, height: u16) -> TestBackend {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| render(state, f)).unwrap();
-    terminal.backend().clone()
-}
-
-const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
 // ---- update ------------------------------------------------------------------------
 
 #[test]
 fn start_up_sweeps_the_configured_settings() {
-    let (state, jobs) = State::new(tiny(), colour());
+    let (state, jobs) = new_state(tiny(), theme());
     assert_eq!(
         jobs,
         vec![Job::Sweep {
@@ -125,67 +110,70 @@ fn start_up_sweeps_the_configured_settings() {
             until: None
         }]
     );
-    assert!(state.computing());
+    assert!(state.lab.computing());
 }
 
 #[test]
 fn toggles_restart_with_a_new_generation() {
-    let mut state = started(tiny(), colour());
-    assert!(!state.computing());
+    let mut state = started(tiny(), theme());
+    assert!(!state.lab.computing());
     let jobs = press(&mut state, "s");
-    assert_eq!(state.generation, 2);
-    assert_eq!(state.cfg.arch, Arch::Res);
-    assert!(state.a.depths.is_empty() && state.computing());
+    assert_eq!(state.lab.generation, 2);
+    assert_eq!(state.lab.cfg.arch, Arch::Res);
+    assert!(state.lab.a.depths.is_empty() && state.lab.computing());
     assert!(
         matches!(&jobs[..], [Job::Sweep { generation: 2, side: Side::A, cfg, until: None }] if cfg.arch == Arch::Res)
     );
 
     press(&mut state, "b");
-    assert!(!state.cfg.bn);
+    assert!(!state.lab.cfg.bn);
     press(&mut state, "l");
     assert_eq!(
-        (state.cfg.init, state.cfg.act),
+        (state.lab.cfg.init, state.lab.cfg.act),
         (Init::Ll, Activation::Crelu)
     );
     press(&mut state, "l");
     assert_eq!(
-        (state.cfg.init, state.cfg.act),
+        (state.lab.cfg.init, state.lab.cfg.act),
         (Init::He, Activation::Relu)
     );
     press(&mut state, "]]");
-    assert_eq!(state.cfg.beta, 2.0);
+    assert_eq!(state.lab.cfg.beta, 2.0);
     press(&mut state, "[[[");
-    assert_eq!(state.cfg.beta, 0.7);
+    assert_eq!(state.lab.cfg.beta, 0.7);
     press(&mut state, "++");
-    assert_eq!(state.cfg.depth, 6);
+    assert_eq!(state.lab.cfg.depth, 6);
     press(&mut state, "-");
-    assert_eq!(state.cfg.depth, 5);
+    assert_eq!(state.lab.cfg.depth, 5);
     press(&mut state, "w");
-    assert_eq!(state.cfg.width, 25);
+    assert_eq!(state.lab.cfg.width, 25);
     press(&mut state, "rr");
-    assert_eq!(state.cfg.seed, 2);
-    assert_eq!(state.generation, 16);
+    assert_eq!(state.lab.cfg.seed, 2);
+    assert_eq!(state.lab.generation, 16);
     let jobs = press(&mut state, "R");
-    assert_eq!(state.cfg, tiny());
+    assert_eq!(state.lab.cfg, tiny());
     assert!(matches!(&jobs[..], [Job::Sweep { cfg, .. }] if *cfg == tiny()));
 }
 
 #[test]
 fn updates_of_older_settings_are_dropped() {
-    let (mut state, first) = State::new(tiny(), colour());
+    let (mut state, first) = new_state(tiny(), theme());
     let second = press(&mut state, "s");
     feed(&mut state, &first, usize::MAX);
-    assert!(state.a.depths.is_empty(), "a stale sweep reached the panes");
-    assert!(state.computing());
+    assert!(
+        state.lab.a.depths.is_empty(),
+        "a stale sweep reached the panes"
+    );
+    assert!(state.lab.computing());
     feed(&mut state, &second, 2);
-    assert_eq!(state.a.depths.len(), 2);
-    assert_eq!(state.a.compute, Duration::from_millis(24));
-    assert!(state.a.depths.iter().all(|d| d.stats.depth <= 2));
+    assert_eq!(state.lab.a.depths.len(), 2);
+    assert_eq!(state.lab.a.compute, Duration::from_millis(24));
+    assert!(state.lab.a.depths.iter().all(|d| d.stats.depth <= 2));
 }
 
 #[test]
 fn pause_and_step_move_the_depth_bound() {
-    let (mut state, jobs) = State::new(tiny(), colour());
+    let (mut state, jobs) = new_state(tiny(), theme());
     feed(&mut state, &jobs, 1);
     let limit = |until| Job::Limit {
         generation: 1,
@@ -193,7 +181,7 @@ fn pause_and_step_move_the_depth_bound() {
         until,
     };
     assert_eq!(press(&mut state, " "), vec![limit(Some(2))]);
-    assert!(state.paused);
+    assert!(state.lab.paused);
     assert_eq!(press(&mut state, "."), vec![limit(Some(3))]);
     assert_eq!(press(&mut state, "."), vec![limit(Some(4))]);
     // A toggle while paused computes only the first depth of the new settings.
@@ -207,7 +195,7 @@ fn pause_and_step_move_the_depth_bound() {
         }]
     ));
     feed(&mut state, &jobs, usize::MAX);
-    assert_eq!(state.a.depths.len(), 1);
+    assert_eq!(state.lab.a.depths.len(), 1);
     let resume = press(&mut state, " ");
     assert_eq!(
         resume,
@@ -217,24 +205,24 @@ fn pause_and_step_move_the_depth_bound() {
             until: None
         }]
     );
-    assert!(!state.paused);
+    assert!(!state.lab.paused);
 }
 
 #[test]
 fn ab_view_flips_the_last_toggle_and_cancels_b_when_left() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     let jobs = press(&mut state, "a");
-    assert_eq!(state.pairing, Pairing::Flipped(Toggle::Skip));
-    let b_cfg = Toggle::Skip.apply(&tiny());
+    assert_eq!(state.lab.pairing, Pairing::Flipped(Toggle::Skip));
+    let b_cfg = Toggle::Skip.flipped(&tiny());
     assert!(
         matches!(&jobs[..], [Job::Sweep { side: Side::A, .. }, Job::Sweep { side: Side::B, cfg, .. }] if *cfg == b_cfg)
     );
     let jobs = press(&mut state, "b");
-    assert_eq!(state.pairing, Pairing::Flipped(Toggle::Bn));
-    assert!(!state.cfg.bn);
+    assert_eq!(state.lab.pairing, Pairing::Flipped(Toggle::Bn));
+    assert!(!state.lab.cfg.bn);
     assert!(matches!(&jobs[1], Job::Sweep { side: Side::B, cfg, .. } if cfg.bn));
     let jobs = press(&mut state, "a");
-    assert!(state.b.is_none());
+    assert!(state.lab.b.is_none());
     assert!(matches!(
         &jobs[..],
         [
@@ -246,12 +234,12 @@ fn ab_view_flips_the_last_toggle_and_cancels_b_when_left() {
 
 #[test]
 fn views_focus_zoom_and_overlays() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     let tab = command_for(key(KeyCode::Tab)).unwrap();
     assert!(update(&mut state, Action::Key(tab)).is_empty());
-    assert_eq!(state.focus, Pane::Acf);
+    assert_eq!(state.lab.focus, Pane::Acf);
     assert!(press(&mut state, "z").is_empty());
-    assert!(state.zoomed);
+    assert!(state.lab.zoomed);
     assert!(press(&mut state, "?").is_empty());
     assert!(state.help);
     assert!(
@@ -260,56 +248,59 @@ fn views_focus_zoom_and_overlays() {
     );
     let esc = command_for(key(KeyCode::Esc)).unwrap();
     update(&mut state, Action::Key(esc));
-    assert!(!state.help && state.zoomed);
+    assert!(!state.help && state.lab.zoomed);
     update(&mut state, Action::Key(esc));
-    assert!(!state.zoomed);
+    assert!(!state.lab.zoomed);
     let left = command_for(key(KeyCode::Left)).unwrap();
     update(&mut state, Action::Key(left));
-    assert_eq!(state.shown_depth(), 3);
+    assert_eq!(state.lab.shown_depth(), 3);
     press(&mut state, "q");
     assert!(state.quit);
 }
 
 #[test]
 fn presets_set_the_figures_settings() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     let jobs = press(&mut state, "4");
-    assert_eq!(state.preset, Some(Preset::Fig2c));
+    assert_eq!(state.lab.preset, Some(Preset::Fig2c));
     assert_eq!(
-        (state.cfg.arch, state.cfg.depth, state.cfg.beta),
+        (state.lab.cfg.arch, state.lab.cfg.depth, state.lab.cfg.beta),
         (Arch::Res, 50, 0.1)
     );
-    assert_eq!((state.focus, state.zoomed), (Pane::Acf, true));
-    assert_eq!(state.cfg.width, 16, "presets keep the sizes");
+    assert_eq!((state.lab.focus, state.lab.zoomed), (Pane::Acf, true));
+    assert_eq!(state.lab.cfg.width, 16, "presets keep the sizes");
     assert_eq!(jobs.len(), 1);
     let jobs = press(&mut state, "1");
-    assert_eq!(state.pairing, Pairing::Fig1);
+    assert_eq!(state.lab.pairing, Pairing::Fig1);
     assert!(
         matches!(&jobs[1], Job::Sweep { side: Side::B, cfg, .. } if cfg.arch == Arch::Res && cfg.depth == 50)
     );
     press(&mut state, "s");
-    assert_eq!((state.preset, state.pairing), (None, Pairing::Single));
+    assert_eq!(
+        (state.lab.preset, state.lab.pairing),
+        (None, Pairing::Single)
+    );
 }
 
 // ---- snapshots ---------------------------------------------------------------------
 
 #[test]
 fn snapshot_start_up() {
-    let state = started(tiny(), colour());
+    let state = started(tiny(), theme());
     for (w, h) in SIZES {
         insta::assert_snapshot!(format!("start_up_{w}x{h}"), draw(&state, w, h));
     }
-    let (mut computing, jobs) = State::new(tiny(), colour());
+    let (mut computing, jobs) = new_state(tiny(), theme());
     feed(&mut computing, &jobs, 2);
     insta::assert_snapshot!("start_up_streaming_80x24", draw(&computing, 80, 24));
 }
 
 #[test]
 fn snapshot_each_pane_zoomed() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     for pane in Pane::ALL {
-        state.focus = pane;
-        state.zoomed = true;
+        state.lab.focus = pane;
+        state.lab.zoomed = true;
         for (w, h) in SIZES {
             insta::assert_snapshot!(
                 format!("zoom_{pane:?}_{w}x{h}").to_lowercase(),
@@ -317,14 +308,14 @@ fn snapshot_each_pane_zoomed() {
             );
         }
     }
-    state.focus = Pane::Depth;
+    state.lab.focus = Pane::Depth;
     press(&mut state, "y");
     insta::assert_snapshot!("zoom_depth_log_80x24", draw(&state, 80, 24));
 }
 
 #[test]
 fn snapshot_help_overlay() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     press(&mut state, "?");
     for (w, h) in SIZES {
         insta::assert_snapshot!(format!("help_{w}x{h}"), draw(&state, w, h));
@@ -333,7 +324,7 @@ fn snapshot_help_overlay() {
 
 #[test]
 fn snapshot_ab_view() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     let jobs = press(&mut state, "a");
     feed(&mut state, &jobs, usize::MAX);
     for (w, h) in SIZES {
@@ -343,7 +334,7 @@ fn snapshot_ab_view() {
 
 #[test]
 fn snapshot_figure_1() {
-    let mut state = started(tiny(), colour());
+    let mut state = started(tiny(), theme());
     let jobs = press(&mut state, "1");
     feed(&mut state, &jobs, usize::MAX);
     for (w, h) in SIZES {
@@ -353,7 +344,7 @@ fn snapshot_figure_1() {
 
 #[test]
 fn snapshot_too_small() {
-    let state = started(tiny(), colour());
+    let state = started(tiny(), theme());
     insta::assert_snapshot!("too_small_79x24", draw(&state, 79, 24));
     insta::assert_snapshot!("too_small_40x10", draw(&state, 40, 10));
 }
@@ -362,8 +353,8 @@ fn snapshot_too_small() {
 fn snapshot_no_color_heatmap() {
     let theme = Theme::new(ColorMode::Auto, MarkerKind::Braille, Some("1"), None);
     let mut state = started(tiny(), theme);
-    state.focus = Pane::Heatmap;
-    state.zoomed = true;
+    state.lab.focus = Pane::Heatmap;
+    state.lab.zoomed = true;
     for (w, h) in SIZES {
         let backend = draw(&state, w, h);
         let text = backend.to_string();
@@ -380,7 +371,7 @@ fn snapshot_no_color_heatmap() {
 fn worker_streams_pauses_and_is_superseded() {
     let (job_tx, job_rx) = tokio::sync::mpsc::channel(8);
     let (update_tx, mut updates) = tokio::sync::mpsc::channel(64);
-    shatterlab::worker::spawn(job_rx, update_tx).unwrap();
+    shatterlab::worker::sweep::spawn(job_rx, update_tx).unwrap();
     let send = |job| job_tx.blocking_send(job).unwrap();
     let mut next = || updates.blocking_recv().expect("worker alive");
 
@@ -461,9 +452,9 @@ fn worker_streams_pauses_and_is_superseded() {
 /// the top-left cell holds the diagonal, fully correlated, at the hot end of the scale.
 #[test]
 fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
-    let mut state = started(tiny(), colour());
-    state.focus = Pane::Heatmap;
-    state.zoomed = true;
+    let mut state = started(tiny(), theme());
+    state.lab.focus = Pane::Heatmap;
+    state.lab.zoomed = true;
     let backend = draw(&state, 80, 24);
     let corner = &backend.buffer()[(1, 1)];
     assert_eq!(corner.symbol(), "▀");
@@ -482,10 +473,10 @@ fn invalid_settings_are_refused_with_the_reason() {
         ..tiny()
     };
     cfg.validate().unwrap();
-    let (mut state, _) = State::new(cfg.clone(), colour());
+    let (mut state, _) = new_state(cfg.clone(), theme());
     assert!(press(&mut state, "w").is_empty());
     assert!(press(&mut state, "l").is_empty(), "CReLU doubles the width");
-    assert_eq!((state.cfg.clone(), state.generation), (cfg, 1));
+    assert_eq!((state.lab.cfg.clone(), state.lab.generation), (cfg, 1));
     assert!(
         state
             .notice

@@ -225,7 +225,10 @@ fn assert_left_cleanly(screen: &mut Screen, dir: &Path, status: u8, runs: usize)
     screen.wait_until("the exit status and terminal modes", |s| {
         s.raw_contains(&format!("EXIT={status}")) && s.raw_contains("icanon")
     });
-    assert!(!screen.vt.screen().alternate_screen(), "still on the alternate screen");
+    assert!(
+        !screen.vt.screen().alternate_screen(),
+        "still on the alternate screen"
+    );
     assert!(!screen.vt.screen().hide_cursor(), "cursor left hidden");
     let raw = String::from_utf8_lossy(&screen.raw);
     let modes = &raw[raw.rfind("EXIT=").unwrap()..];
@@ -247,7 +250,12 @@ fn assert_left_cleanly(screen: &mut Screen, dir: &Path, status: u8, runs: usize)
 
 #[test]
 fn stop_signals_restore_the_terminal_and_close_training_runs() {
-    for (signal, number, runs) in [("TERM", 15, 1), ("INT", 2, 0), ("HUP", 1, 0), ("QUIT", 3, 0)] {
+    for (signal, number, runs) in [
+        ("TERM", 15, 1),
+        ("INT", 2, 0),
+        ("HUP", 1, 0),
+        ("QUIT", 3, 0),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, mut screen, mut keys) = start_watched(dir.path(), &[]);
         if runs > 0 {
@@ -257,7 +265,10 @@ fn stop_signals_restore_the_terminal_and_close_training_runs() {
         }
         // The shell wrote its pid; the lab is its only child.
         let shell = std::fs::read_to_string(dir.path().join("pid")).unwrap();
-        let lab = Command::new("pgrep").args(["-P", shell.trim()]).output().unwrap();
+        let lab = Command::new("pgrep")
+            .args(["-P", shell.trim()])
+            .output()
+            .unwrap();
         let lab = String::from_utf8(lab.stdout).unwrap();
         let killed = Command::new("kill")
             .args([&format!("-{signal}"), lab.trim()])

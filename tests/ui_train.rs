@@ -2,37 +2,23 @@
 //! `render` on states fed with canned training updates (no threads, no clock), and the
 //! training worker on its own thread on the real shared data.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use shatterlab::config::{Activation, Arch, ColorMode, DeviceKind, Init, LabConfig, MarkerKind};
+use std::path::PathBuf;
+
+use crossterm::event::KeyCode;
+use shatterlab::config::{Activation, Arch, DeviceKind, Init, LabConfig};
 use shatterlab::nets::conv::ConvInit;
 use shatterlab::train::config::TrainConfig;
-use shatterlab::train::download::{Event, Source};
+use shatterlab::train::download::{Progress, Source};
 use shatterlab::train::trainer::{RunState, TrainEvent};
-use shatterlab::train_worker::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
-use shatterlab::ui::app::{Action, State, Tab, update};
-use shatterlab::ui::keys::command_for;
-use shatterlab::ui::theme::Theme;
+use shatterlab::ui::app::{Action, State, update};
+use shatterlab::ui::command::Tab;
+use shatterlab::ui::effect::Effect;
 use shatterlab::ui::train::{Phase, cpu_defaults, draft};
-use shatterlab::ui::view::render;
-use shatterlab::worker::Job;
+use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
 
-fn tiny() -> LabConfig {
-    LabConfig {
-        depth: 4,
-        width: 16,
-        points: 32,
-        nets: 4,
-        ..LabConfig::default()
-    }
-}
-
-fn theme() -> Theme {
-    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
-}
+use common::ui::{SIZES, draw, press_key, press_keys, theme, tiny};
 
 /// The data status of a machine without CIFAR-10.
 fn no_data() -> TrainUpdate {
@@ -57,20 +43,8 @@ fn on_tab() -> State {
     state
 }
 
-fn press_key(state: &mut State, code: KeyCode) -> Vec<Job> {
-    let modifiers = match code {
-        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
-        _ => KeyModifiers::NONE,
-    };
-    let command = command_for(KeyEvent::new(code, modifiers))
-        .unwrap_or_else(|| panic!("{code:?} is unbound"));
-    update(state, Action::Key(command))
-}
-
-fn press(state: &mut State, keys: &str) -> Vec<Job> {
-    keys.chars()
-        .flat_map(|c| press_key(state, KeyCode::Char(c)))
-        .collect()
+fn press(state: &mut State, keys: &str) -> Vec<Effect> {
+    press_keys(state, keys)
 }
 
 fn send(state: &mut State, u: TrainUpdate) {
@@ -120,14 +94,6 @@ fn train(state: &mut State, run: u64, steps: u64, per_epoch: u64, rate: f64) {
     }
 }
 
-fn draw(state: &State, width: u16, height: u16) -> TestBackend {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| render(state, f)).unwrap();
-    terminal.backend().clone()
-}
-
-const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
-
 // ---- update ------------------------------------------------------------------------
 
 #[test]
@@ -135,9 +101,9 @@ fn the_lab_toggles_map_onto_the_queued_run() {
     let mut state = on_tab();
     // The toggles still act on the training tab (and restart the lab's sweep).
     let jobs = press(&mut state, "sl");
-    assert!(jobs.iter().all(|j| matches!(j, Job::Sweep { .. })) && jobs.len() == 2);
+    assert!(jobs.iter().all(|j| matches!(j, Effect::Sweep(_))) && jobs.len() == 2);
     assert_eq!(
-        (state.cfg.arch, state.cfg.init, state.cfg.act),
+        (state.lab.cfg.arch, state.lab.cfg.init, state.lab.cfg.act),
         (Arch::Res, Init::Ll, Activation::Crelu)
     );
     let jobs = press(&mut state, "n");
@@ -153,7 +119,7 @@ fn the_lab_toggles_map_onto_the_queued_run() {
     };
     assert_eq!(
         jobs,
-        vec![Job::Train(TrainJob::Start {
+        vec![Effect::Train(TrainJob::Start {
             run: 1,
             cfg: expected,
             device: DeviceKind::Cpu,
@@ -179,6 +145,17 @@ fn the_lab_toggles_map_onto_the_queued_run() {
         ),
         (198, ConvInit::He, Activation::Relu, false, 7)
     );
+    // ... and the status bar says so when such a run is queued.
+    let mut state = on_tab();
+    state.lab.cfg = deep;
+    assert_eq!(press(&mut state, "n").len(), 1);
+    let note = state.notice.clone().expect("a note on the clamped run");
+    assert!(note.contains("depth 1000 is queued as 198"), "{note}");
+    assert!(note.contains("init orthogonal trains as he"), "{note}");
+    // A run the lab describes exactly is queued without one.
+    state.lab.cfg = tiny();
+    press(&mut state, "n");
+    assert_eq!(state.notice, None);
 }
 
 #[test]
@@ -204,7 +181,7 @@ fn pause_stop_and_select_act_on_the_selected_run() {
     }
     assert_eq!(
         press(&mut state, "p"),
-        vec![Job::Train(TrainJob::Pause {
+        vec![Effect::Train(TrainJob::Pause {
             run: 3,
             paused: true
         })]
@@ -216,7 +193,7 @@ fn pause_stop_and_select_act_on_the_selected_run() {
     assert_eq!(state.train.selected, 0, "the selection stays in the table");
     assert_eq!(
         press(&mut state, "x"),
-        vec![Job::Train(TrainJob::Stop { run: 1 })]
+        vec![Effect::Train(TrainJob::Stop { run: 1 })]
     );
     let end = TrainEvent::End {
         step: 4,
@@ -236,7 +213,7 @@ fn pause_stop_and_select_act_on_the_selected_run() {
     assert_eq!(state.train.selected, 2);
     assert_eq!(
         press(&mut state, "p"),
-        vec![Job::Train(TrainJob::Pause {
+        vec![Effect::Train(TrainJob::Pause {
             run: 3,
             paused: false
         })]
@@ -300,9 +277,12 @@ fn d_downloads_the_missing_data_once() {
     assert!(press(&mut state, "d").is_empty());
     assert_eq!(state.notice.as_deref(), Some("CIFAR-10 is already here"));
     send(&mut state, missing());
-    assert_eq!(press(&mut state, "d"), vec![Job::Train(TrainJob::Download)]);
+    assert_eq!(
+        press(&mut state, "d"),
+        vec![Effect::Train(TrainJob::Download)]
+    );
     assert!(press(&mut state, "d").is_empty(), "one download at a time");
-    let halfway = Event::Progress {
+    let halfway = Progress::Bytes {
         done: 85_000_000,
         total: 170_052_171,
     };
@@ -450,16 +430,6 @@ fn snapshot_help_on_the_training_tab() {
 
 // ---- worker ------------------------------------------------------------------------
 
-fn shared_data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin");
-    assert!(
-        dir.join("data_batch_1.bin").is_file(),
-        "CIFAR-10 test data missing at {}",
-        dir.display()
-    );
-    dir
-}
-
 /// The real training worker: a small run trains to its end and logs JSONL under the runs
 /// directory; a second is stopped; a missing data directory is reported up front.
 #[test]
@@ -468,11 +438,11 @@ fn the_training_worker_runs_logs_and_stops() {
     let (job_tx, job_rx) = tokio::sync::mpsc::channel(8);
     let (update_tx, mut updates) = tokio::sync::mpsc::channel(64);
     let paths = TrainPaths {
-        data_root: Ok(shared_data()),
+        data_root: Ok(common::cifar_dir()),
         runs_dir: runs.path().to_path_buf(),
         source: Source::official(None),
     };
-    train_worker::spawn(paths, job_rx, update_tx).unwrap();
+    train::spawn(paths, job_rx, update_tx).unwrap();
     let mut next = || updates.blocking_recv().expect("worker alive");
     assert!(matches!(
         next(),
@@ -560,7 +530,7 @@ fn the_training_worker_runs_logs_and_stops() {
         runs_dir: runs.path().to_path_buf(),
         source: Source::official(None),
     };
-    train_worker::spawn(paths, job_rx, update_tx).unwrap();
+    train::spawn(paths, job_rx, update_tx).unwrap();
     assert!(matches!(
         updates.blocking_recv(),
         Some(TrainUpdate::Data(DataStatus::Missing { root: Some(_), .. }))

@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Activation, Arch, BnGrad, DeviceKind, LabConfig, Precision};
+use crate::config::{Activation, Arch, BnGrad, LabConfig, Precision};
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
 use rayon::prelude::*;
@@ -33,18 +33,6 @@ pub struct LayerOutput {
     pub active: Vec<bool>,
     /// Pre-activation units per net at this layer.
     pub units: usize,
-}
-
-/// The candle device for a setting, with a clear error where the build lacks it.
-pub fn device_for(kind: DeviceKind) -> anyhow::Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid device cuda: {e} (needs a build with `--features cuda` and an NVIDIA GPU)"
-            )
-        }),
-    }
 }
 
 /// Steps R nets through their layers, one depth per call.

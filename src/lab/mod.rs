@@ -5,5 +5,6 @@ pub mod forward;
 pub mod rectify;
 pub mod reverse;
 pub mod stats;
+pub mod summary;
 pub mod sweep;
 pub mod theory;

@@ -143,7 +143,9 @@ const MAX_RNG_WORD_POS: u128 = 1 << 68;
 fn check_progress(p: &Progress, opt_steps: u64, trainer: &Trainer) -> Result<(), String> {
     let cfg = trainer.config();
     let out_of_range = |field: &str, value: String, expected: String| {
-        Err(format!("progress field {field} = {value} is out of range: expected {expected}"))
+        Err(format!(
+            "progress field {field} = {value} is out of range: expected {expected}"
+        ))
     };
     if p.epoch > cfg.epochs {
         return out_of_range("epoch", p.epoch.to_string(), format!("0..={}", cfg.epochs));
@@ -153,14 +155,26 @@ fn check_progress(p: &Progress, opt_steps: u64, trainer: &Trainer) -> Result<(),
         return out_of_range(
             "step",
             p.step.to_string(),
-            format!("{steps} (epoch {} x {} steps per epoch)", p.epoch, trainer.steps_per_epoch()),
+            format!(
+                "{steps} (epoch {} x {} steps per epoch)",
+                p.epoch,
+                trainer.steps_per_epoch()
+            ),
         );
     }
     if opt_steps > p.step {
-        return out_of_range("optimizer_steps", opt_steps.to_string(), format!("0..={}", p.step));
+        return out_of_range(
+            "optimizer_steps",
+            opt_steps.to_string(),
+            format!("0..={}", p.step),
+        );
     }
     if !(p.lr.is_finite() && p.lr > 0.0 && p.lr <= cfg.lr) {
-        return out_of_range("lr", p.lr.to_string(), format!("a number in (0, {}]", cfg.lr));
+        return out_of_range(
+            "lr",
+            p.lr.to_string(),
+            format!("a number in (0, {}]", cfg.lr),
+        );
     }
     if p.best_loss.is_nan() || p.best_loss < 0.0 {
         return out_of_range("best_loss", p.best_loss.to_string(), "a loss >= 0".into());
@@ -173,7 +187,11 @@ fn check_progress(p: &Progress, opt_steps: u64, trainer: &Trainer) -> Result<(),
         );
     }
     if p.rng_word_pos > MAX_RNG_WORD_POS {
-        return out_of_range("rng_word_pos", p.rng_word_pos.to_string(), "0..=2^68".into());
+        return out_of_range(
+            "rng_word_pos",
+            p.rng_word_pos.to_string(),
+            "0..=2^68".into(),
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -44,7 +45,8 @@ impl Dataset {
     pub fn load_file(path: &Path) -> anyhow::Result<Self> {
         let bytes = crate::fsio::read_regular(path, "CIFAR-10 file")?;
         Self::parse(&bytes)
-            .map_err(|e| anyhow::anyhow!("invalid CIFAR-10 file {}: {e}", path.display()))
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("invalid CIFAR-10 file {}", path.display()))
     }
 
     /// Parses the records of one file's bytes; the error says what is wrong, without the name.

@@ -51,8 +51,9 @@ mod tests {
             ("XDG_DATA_HOME", "/x"),
             ("HOME", "/h"),
         ];
-        let root =
-            |flag: Option<&str>, vars| data_root(flag.map(Path::new), "--data-dir", fake_env(vars)).unwrap();
+        let root = |flag: Option<&str>, vars| {
+            data_root(flag.map(Path::new), "--data-dir", fake_env(vars)).unwrap()
+        };
         assert_eq!(root(Some("/f"), &all), Path::new("/f"));
         assert_eq!(root(None, &all), Path::new("/d"));
         assert_eq!(root(None, &all[1..]), Path::new("/x/shatterlab"));

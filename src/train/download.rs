@@ -71,9 +71,9 @@ impl Default for Retry {
 
 /// What the downloader reports as it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum Progress {
     /// `done` of `total` bytes are on disk.
-    Progress {
+    Bytes {
         done: u64,
         total: u64,
     },
@@ -103,7 +103,7 @@ pub fn download(
     source: &Source,
     root: &Path,
     retry: Retry,
-    mut report: impl FnMut(Event),
+    mut report: impl FnMut(Progress),
 ) -> anyhow::Result<PathBuf> {
     let dest = root.join(BATCHES_DIR);
     if dest.exists() {
@@ -122,7 +122,7 @@ pub fn download(
     if !archive.is_file() {
         let part = root.join(PART_NAME);
         fetch(source, &part, retry, &mut report)?;
-        report(Event::Verifying);
+        report(Progress::Verifying);
         if let Err(e) = verify(&part, source) {
             // A corrupt file must not be resumed: start over next time.
             let _ = std::fs::remove_file(&part);
@@ -135,7 +135,7 @@ pub fn download(
             format!("cannot rename {} to {}", part.display(), archive.display())
         })?;
     }
-    report(Event::Extracting);
+    report(Progress::Extracting);
     let result = extract(&archive, root, &dest);
     // Unpacked or unusable: either way the archive has done its job.
     let _ = std::fs::remove_file(&archive);
@@ -147,7 +147,7 @@ fn fetch(
     source: &Source,
     part: &Path,
     retry: Retry,
-    report: &mut impl FnMut(Event),
+    report: &mut impl FnMut(Progress),
 ) -> anyhow::Result<()> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
@@ -161,7 +161,7 @@ fn fetch(
             Ok(()) => return Ok(()),
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Transfer(reason)) if attempt < retry.attempts => {
-                report(Event::Retrying { attempt, reason });
+                report(Progress::Retrying { attempt, reason });
                 std::thread::sleep(retry.delay);
                 attempt += 1;
             }
@@ -220,7 +220,7 @@ fn fetch_once(
     agent: &ureq::Agent,
     source: &Source,
     part: &Path,
-    report: &mut impl FnMut(Event),
+    report: &mut impl FnMut(Progress),
 ) -> Result<(), Failure> {
     let mut have = std::fs::metadata(part).map_or(0, |m| m.len());
     if have > source.size {
@@ -280,7 +280,7 @@ fn fetch_once(
             )));
         }
         file.write_all(&buf[..n]).map_err(local(part))?;
-        report(Event::Progress {
+        report(Progress::Bytes {
             done: have,
             total: source.size,
         });

@@ -9,6 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::train::config::TrainConfig;
@@ -73,19 +74,21 @@ fn close(log: &Mutex<LogFile>, state: RunState, wait: bool) {
         epoch: f.epoch,
         state,
     };
-    if let Err(e) = f.append(&end) {
+    let written = serde_json::to_vec(&end)
+        .map_err(anyhow::Error::from)
+        .and_then(|line| f.append_line(line));
+    if let Err(e) = written {
         eprintln!("{e:#}");
     }
 }
 
 impl LogFile {
     /// Writes one record as one line, or nothing.
-    fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
+    fn append_line(&mut self, mut line: Vec<u8>) -> anyhow::Result<()> {
         if self.closed {
             return Ok(());
         }
-        let value = serde_json::to_value(record)?;
-        let mut line = serde_json::to_vec(record)?;
+        let value: serde_json::Value = serde_json::from_slice(&line)?;
         line.push(b'\n');
         let failed = |e: std::io::Error| {
             anyhow::anyhow!("cannot write run log {}: {e}", self.path.display())
@@ -150,9 +153,7 @@ impl RunLog {
     /// that name exists (same settings started in the same second). Returns the name used.
     pub fn create(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, String)> {
         check_run_name(name).map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(runs_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
-        })?;
+        create_runs_dir(runs_dir)?;
         let mut n = 1;
         loop {
             let candidate = if n == 1 {
@@ -173,15 +174,13 @@ impl RunLog {
     /// line (the process died mid-write) is cut off first; the note says so.
     pub fn reopen(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, Option<String>)> {
         check_run_name(name).map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(runs_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create runs directory {}: {e}", runs_dir.display())
-        })?;
+        create_runs_dir(runs_dir)?;
         let path = runs_dir.join(format!("{name}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open run log {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot open run log {}", path.display()))?;
         let log = Self::register(file, path);
         let note = log
             .lock()
@@ -201,8 +200,18 @@ impl RunLog {
     /// Appends one record as one line, or nothing (a full disk). Records carrying `step`
     /// and `epoch` keep what a closing `end` record reports; an `end` record ends the log.
     pub fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
-        self.lock().append(record)
+        self.append_raw(serde_json::to_vec(record)?)
     }
+
+    /// Appends one already serialised record (a JSON object without its newline) as one line.
+    pub fn append_raw(&mut self, line: Vec<u8>) -> anyhow::Result<()> {
+        self.lock().append_line(line)
+    }
+}
+
+fn create_runs_dir(runs_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(runs_dir)
+        .with_context(|| format!("cannot create runs directory {}", runs_dir.display()))
 }
 
 /// Longest run name accepted (file systems allow 255 bytes; the suffixes need room).
@@ -313,7 +322,17 @@ mod tests {
 
     #[test]
     fn run_names_are_plain_stems() {
-        for bad in ["", "../x", "/abs", "a/b", ".hidden", "a\\b", "x\0", "é", &"a".repeat(201)] {
+        for bad in [
+            "",
+            "../x",
+            "/abs",
+            "a/b",
+            ".hidden",
+            "a\\b",
+            "x\0",
+            "é",
+            &"a".repeat(201),
+        ] {
             assert!(check_run_name(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["7-d8-relu-he-bn-ff-s0", "r-2", "a.b+c_d"] {
@@ -321,7 +340,10 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let e = RunLog::reopen(dir.path(), "../escape").err().unwrap();
-        assert!(e.to_string().starts_with("invalid run name \"../escape\""), "{e}");
+        assert!(
+            e.to_string().starts_with("invalid run name \"../escape\""),
+            "{e}"
+        );
     }
 
     #[test]

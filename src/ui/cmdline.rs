@@ -1,18 +1,9 @@
 //! The command lines that reopen the lab on exactly the current settings, and that repeat a
 //! training run headless (shown in help).
 
-use clap::ValueEnum;
-
-use crate::config::{DeviceKind, LabConfig};
+use crate::config::{DeviceKind, LabConfig, spelling as value_name};
 use crate::nets::conv::ConvInit;
 use crate::train::config::TrainConfig;
-
-/// How a setting is spelled on the command line, e.g. `crelu`.
-pub fn value_name<T: ValueEnum>(v: T) -> String {
-    v.to_possible_value()
-        .map(|p| p.get_name().to_string())
-        .unwrap_or_default()
-}
 
 /// `shatterlab --arch … --depth …` with every lab setting spelled out, so the screen is
 /// reproducible whatever config.toml says.
@@ -82,71 +73,4 @@ pub fn train_command_line(cfg: &TrainConfig, device: DeviceKind) -> String {
         words.push("--no-augment".into());
     }
     words.join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use crate::config::{Arch, Init};
-    use crate::train::headless::train_config;
-
-    #[test]
-    fn the_command_line_parses_back_to_the_same_settings() {
-        let cfg = LabConfig {
-            arch: Arch::Res,
-            bn: false,
-            beta: 0.1,
-            init: Init::Ll,
-            act: crate::config::Activation::Crelu,
-            x_min: -1.5,
-            seed: 7,
-            first_bias: false,
-            ..LabConfig::default()
-        };
-        let line = command_line(&cfg);
-        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
-        let mut parsed = LabConfig::default();
-        cli.lab.apply(&mut parsed);
-        assert_eq!(parsed, cfg);
-    }
-
-    #[test]
-    fn the_train_command_line_parses_back_to_the_same_run() {
-        let mut cfg = crate::ui::train::cpu_defaults();
-        for (init, act, skip, bn, augment) in [
-            (
-                ConvInit::He,
-                crate::config::Activation::Relu,
-                false,
-                true,
-                true,
-            ),
-            (
-                ConvInit::Ll,
-                crate::config::Activation::Crelu,
-                true,
-                false,
-                false,
-            ),
-            (
-                ConvInit::LlDelta,
-                crate::config::Activation::Crelu,
-                true,
-                true,
-                true,
-            ),
-        ] {
-            (cfg.net.init, cfg.net.act, cfg.net.skip, cfg.net.bn) = (init, act, skip, bn);
-            (cfg.augment, cfg.seed, cfg.lr) = (augment, 3, 0.02);
-            let line = train_command_line(&cfg, DeviceKind::Cpu);
-            let cli = Cli::try_parse_from(line.split(' ')).unwrap();
-            let Some(Command::Train(args)) = &cli.command else {
-                panic!("not a train command: {line}");
-            };
-            assert_eq!(train_config(&args.lab, args).unwrap(), cfg, "{line}");
-        }
-    }
 }

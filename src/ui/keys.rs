@@ -3,7 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::ui::app::{Command, Preset, Toggle};
+use crate::ui::command::Command;
+use crate::ui::lab::{Preset, Toggle};
 
 /// A key with the modifiers that matter (Shift is implied by the character itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

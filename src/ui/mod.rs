@@ -4,7 +4,10 @@
 
 pub mod app;
 pub mod cmdline;
+pub mod command;
+pub mod effect;
 pub mod keys;
+pub mod lab;
 pub mod logfile;
 pub mod terminal;
 pub mod theme;
@@ -12,6 +15,7 @@ pub mod train;
 pub mod view;
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,16 +24,16 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::cli::UiArgs;
-use crate::config::FileConfig;
+use crate::config::{LabConfig, UiConfig};
 use crate::train::datadir::data_root;
 use crate::train::download::{Source, URL_ENV};
-use crate::train_worker::{self, TrainJob, TrainPaths};
 use crate::ui::app::{Action, State, update};
 use crate::ui::cmdline::command_line;
+use crate::ui::effect::Effect;
 use crate::ui::terminal::Tui;
 use crate::ui::theme::Theme;
-use crate::worker::{self, Job, Side};
+use crate::worker::sweep::{self, Side};
+use crate::worker::train::{TrainJob, TrainPaths, TrainUpdate, spawn as spawn_training};
 
 /// Jobs waiting per worker: a few keystrokes' worth; the UI keeps the rest in its outbox.
 const JOB_QUEUE: usize = 8;
@@ -39,27 +43,41 @@ const UPDATE_QUEUE: usize = 64;
 /// record of runs still going; a slower step is abandoned (its log then lacks that line).
 const TRAINING_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// The terminal's settings, resolved from the flags and config.toml.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Colours, chart glyphs and the frame-rate cap.
+    pub look: UiConfig,
+    /// CIFAR-10 for the training tab; None: `$SHATTERLAB_DATA`, then the XDG data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Where the training tab's run logs go.
+    pub runs_dir: PathBuf,
+    /// The lab's log file; None: the XDG state directory.
+    pub log: Option<PathBuf>,
+}
+
 /// Runs the lab until the user quits. The terminal is restored before this returns.
-pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
+pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var_os(k);
-    let log = logfile::log_path(args.log.as_deref(), env).and_then(|p| logfile::open(&p));
+    let log = logfile::log_path(opts.log.as_deref(), env).and_then(|p| logfile::open(&p));
     let argv: Vec<String> = std::env::args().collect();
     log::info!(
         "session start: {} (settings: {})",
         argv.join(" "),
-        command_line(&settings.lab)
+        command_line(&lab)
     );
     let paths = TrainPaths {
-        data_root: data_root(args.data_dir.as_deref(), "--data-dir", env).map_err(|e| format!("{e:#}")),
-        runs_dir: args.runs_dir.clone(),
+        data_root: data_root(opts.data_dir.as_deref(), "--data-dir", env)
+            .map_err(|e| format!("{e:#}")),
+        runs_dir: opts.runs_dir,
         source: Source::official(std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
     };
-    let theme = Theme::from_env(settings.ui.color, settings.ui.marker);
+    let theme = Theme::from_env(opts.look.color, opts.look.marker);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    let result = runtime.block_on(event_loop(settings, theme, paths, log.err()));
+    let result = runtime.block_on(event_loop(lab, opts.look.fps, theme, paths, log.err()));
     match &result {
         Ok(()) => log::info!("session end"),
         Err(e) => log::error!("session failed: {e:#}"),
@@ -68,7 +86,8 @@ pub fn run(settings: FileConfig, args: &UiArgs) -> anyhow::Result<()> {
 }
 
 async fn event_loop(
-    settings: FileConfig,
+    lab: LabConfig,
+    fps: u32,
     theme: Theme,
     paths: TrainPaths,
     log_problem: Option<String>,
@@ -77,15 +96,13 @@ async fn event_loop(
     let (train_tx, mut train_updates) = mpsc::channel(UPDATE_QUEUE);
     let mut workers = Workers::spawn(&update_tx, paths, train_tx)?;
     drop(update_tx);
-    let (mut state, jobs) = State::new(settings.lab, theme);
+    let (mut state, effects) = State::new(lab, theme);
     // The TUI runs on without a log file, and says so.
     state.notice = log_problem;
-    workers.outbox.extend(jobs);
+    workers.outbox.extend(effects);
     let mut tui = Tui::enter().context("cannot open the terminal UI")?;
     let mut events = EventStream::new();
-    let mut frames = tokio::time::interval(Duration::from_secs_f64(
-        1.0 / f64::from(settings.ui.fps.max(1)),
-    ));
+    let mut frames = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
     frames.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut dirty = true;
     while !state.quit {
@@ -104,7 +121,7 @@ async fn event_loop(
             },
             received = updates.recv() => {
                 let u = received.context("the worker stopped")?;
-                workers.outbox.extend(update(&mut state, Action::Worker(u)));
+                workers.outbox.extend(update(&mut state, Action::Sweep(u)));
                 dirty = true;
             }
             received = train_updates.recv() => {
@@ -128,29 +145,29 @@ async fn event_loop(
     Ok(())
 }
 
-/// The sweep workers' and the training worker's job channels, and the jobs not yet
+/// The sweep workers' and the training worker's job channels, and the effects not yet
 /// handed over.
 struct Workers {
-    a: mpsc::Sender<Job>,
-    b: mpsc::Sender<Job>,
+    a: mpsc::Sender<sweep::Job>,
+    b: mpsc::Sender<sweep::Job>,
     train: mpsc::Sender<TrainJob>,
     train_thread: std::thread::JoinHandle<()>,
-    outbox: VecDeque<Job>,
+    outbox: VecDeque<Effect>,
 }
 
 impl Workers {
     fn spawn(
-        updates: &mpsc::Sender<worker::Update>,
+        updates: &mpsc::Sender<sweep::Update>,
         paths: TrainPaths,
-        train_updates: mpsc::Sender<train_worker::TrainUpdate>,
+        train_updates: mpsc::Sender<TrainUpdate>,
     ) -> anyhow::Result<Self> {
-        let start = || -> anyhow::Result<mpsc::Sender<Job>> {
+        let start = || -> anyhow::Result<mpsc::Sender<sweep::Job>> {
             let (tx, rx) = mpsc::channel(JOB_QUEUE);
-            worker::spawn(rx, updates.clone()).context("cannot start the worker thread")?;
+            sweep::spawn(rx, updates.clone()).context("cannot start the worker thread")?;
             Ok(tx)
         };
         let (train, rx) = mpsc::channel(JOB_QUEUE);
-        let train_thread = train_worker::spawn(paths, rx, train_updates)
+        let train_thread = spawn_training(paths, rx, train_updates)
             .context("cannot start the training worker thread")?;
         Ok(Self {
             a: start()?,
@@ -180,31 +197,33 @@ impl Workers {
         }
     }
 
-    /// Hands the oldest queued job to its worker once it has room. Cancel-safe: the job
-    /// leaves the outbox only with a reserved slot.
+    /// Hands the oldest queued effect to its worker once it has room. Cancel-safe: the
+    /// effect leaves the outbox only with a reserved slot.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        let Some(job) = self.outbox.front() else {
-            return Ok(());
-        };
-        let sweeps = match job.side() {
-            Some(Side::A) => &self.a,
-            Some(Side::B) => &self.b,
-            None => {
+        match self.outbox.front() {
+            None => Ok(()),
+            Some(Effect::Train(_)) => {
                 let permit = self
                     .train
                     .reserve()
                     .await
                     .context("the training worker stopped")?;
-                if let Some(Job::Train(job)) = self.outbox.pop_front() {
+                if let Some(Effect::Train(job)) = self.outbox.pop_front() {
                     permit.send(job);
                 }
-                return Ok(());
+                Ok(())
             }
-        };
-        let permit = sweeps.reserve().await.context("the worker stopped")?;
-        if let Some(job) = self.outbox.pop_front() {
-            permit.send(job);
+            Some(Effect::Sweep(job)) => {
+                let worker = match job.side() {
+                    Side::A => &self.a,
+                    Side::B => &self.b,
+                };
+                let permit = worker.reserve().await.context("the worker stopped")?;
+                if let Some(Effect::Sweep(job)) = self.outbox.pop_front() {
+                    permit.send(job);
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use crate::config::{Activation, Arch, Init, LabConfig};
 use crate::nets::conv::{ConvInit, ConvNetConfig, MAX_CONV_DEPTH};
 use crate::train::config::TrainConfig;
-use crate::train::download::Event;
+use crate::train::download::Progress;
 use crate::train::trainer::{RunState, TrainEvent};
-use crate::train_worker::{DataStatus, RunId, TrainJob, TrainUpdate};
-use crate::worker::Job;
+use crate::ui::effect::Effect;
+use crate::worker::train::{DataStatus, RunId, TrainJob, TrainUpdate};
 
 /// Settings of a run queued from the tab that the lab's toggles do not set: small enough
 /// that a CPU shows the curves move within seconds (the screen says so).
@@ -45,6 +45,26 @@ pub fn draft(base: &TrainConfig, lab: &LabConfig) -> TrainConfig {
         seed: lab.seed,
         ..base.clone()
     }
+}
+
+/// What `draft` had to change in the lab's settings, said in the status bar so a queued
+/// run is never silently different from the lab.
+pub fn draft_note(lab: &LabConfig) -> Option<String> {
+    let mut notes = Vec::new();
+    let depth = lab.depth.clamp(2, MAX_CONV_DEPTH);
+    if depth != lab.depth {
+        notes.push(format!(
+            "depth {} is queued as {depth} (the conv nets take 2..={MAX_CONV_DEPTH})",
+            lab.depth
+        ));
+    }
+    if !matches!(lab.init, Init::He | Init::Ll) {
+        notes.push(format!(
+            "init {} trains as he (the conv nets take he or ll)",
+            crate::config::spelling(lab.init)
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// Where a run is, as far as the UI knows.
@@ -177,7 +197,7 @@ pub struct TrainTab {
     /// The settings the lab's toggles do not decide.
     pub base: TrainConfig,
     /// The latest news of a download in progress (a zero total: connecting).
-    pub fetch: Option<Event>,
+    pub fetch: Option<Progress>,
 }
 
 impl Default for TrainTab {
@@ -203,8 +223,9 @@ impl TrainTab {
         self.runs.iter().filter(|r| r.is_stepping()).count()
     }
 
-    /// Queues a run of the lab's settings; refused (with the reason) without data.
-    pub fn queue(&mut self, lab: &LabConfig) -> Result<Vec<Job>, String> {
+    /// Queues a run of the lab's settings; refused (with the reason) without data. The
+    /// effects come with a note when the run differs from the lab (see `draft_note`).
+    pub fn queue(&mut self, lab: &LabConfig) -> Result<(Vec<Effect>, Option<String>), String> {
         if let Some(DataStatus::Missing { reason, .. }) = &self.data {
             return Err(format!("cannot train: {reason}"));
         }
@@ -214,22 +235,23 @@ impl TrainTab {
         self.next_id += 1;
         self.runs.push(RunView::new(run, cfg.clone()));
         self.selected = self.runs.len() - 1;
-        Ok(vec![Job::Train(TrainJob::Start {
+        let start = Effect::Train(TrainJob::Start {
             run,
             cfg,
             device: lab.device,
-        })])
+        });
+        Ok((vec![start], draft_note(lab)))
     }
 
     /// Starts fetching the data into the data root, when it is missing and there is one.
-    pub fn download(&mut self) -> Result<Vec<Job>, String> {
+    pub fn download(&mut self) -> Result<Vec<Effect>, String> {
         if self.fetch.is_some() {
             return Ok(Vec::new());
         }
         match &self.data {
             Some(DataStatus::Missing { root: Some(_), .. }) => {
-                self.fetch = Some(Event::Progress { done: 0, total: 0 });
-                Ok(vec![Job::Train(TrainJob::Download)])
+                self.fetch = Some(Progress::Bytes { done: 0, total: 0 });
+                Ok(vec![Effect::Train(TrainJob::Download)])
             }
             Some(DataStatus::Missing { reason, .. }) => Err(format!("cannot download: {reason}")),
             Some(DataStatus::Found { .. }) => Err("CIFAR-10 is already here".into()),
@@ -238,11 +260,11 @@ impl TrainTab {
     }
 
     /// Pauses or resumes the selected run, if it is live.
-    pub fn toggle_pause(&mut self) -> Vec<Job> {
+    pub fn toggle_pause(&mut self) -> Vec<Effect> {
         match self.runs.get_mut(self.selected) {
             Some(r) if r.is_live() => {
                 r.paused = !r.paused;
-                vec![Job::Train(TrainJob::Pause {
+                vec![Effect::Train(TrainJob::Pause {
                     run: r.id,
                     paused: r.paused,
                 })]
@@ -252,9 +274,9 @@ impl TrainTab {
     }
 
     /// Stops the selected run, if it is live; its `End` comes back from the worker.
-    pub fn stop(&self) -> Vec<Job> {
+    pub fn stop(&self) -> Vec<Effect> {
         match self.selected_run() {
-            Some(r) if r.is_live() => vec![Job::Train(TrainJob::Stop { run: r.id })],
+            Some(r) if r.is_live() => vec![Effect::Train(TrainJob::Stop { run: r.id })],
             _ => Vec::new(),
         }
     }

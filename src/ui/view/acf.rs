@@ -37,8 +37,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .iter()
         .map(|d| as_points(&ctx.run.depths[d - 1].stats.acf))
         .collect();
-    let brown = as_points(&ctx.state.noise.brown_acf);
-    let white = as_points(&ctx.state.noise.white_acf);
+    let brown = as_points(&ctx.state.lab.noise.brown_acf);
+    let white = as_points(&ctx.state.lab.noise.white_acf);
     let lowest = curves
         .iter()
         .chain([&brown, &white])

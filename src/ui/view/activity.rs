@@ -9,7 +9,7 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
 use super::PaneCtx;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
         return ctx.waiting(frame, area, ctx.block("activity"));
     };
     let block = ctx.block(format!("activity · L={}", view.stats.depth));

@@ -15,7 +15,7 @@ use crate::lab::theory::{self, Model};
 const LOG_FLOOR: f64 = 1e-6;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let log = ctx.state.log_y;
+    let log = ctx.state.lab.log_y;
     let title = if area.width >= 48 {
         "correlation vs depth: theorem ↔ far points"
     } else {

@@ -6,8 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::PaneCtx;
+use crate::lab::summary::Heat;
 use crate::ui::theme::Theme;
-use crate::worker::Heat;
 
 /// Columns of the colour bar and its labels.
 const BAR_WIDTH: u16 = 6;
@@ -18,7 +18,7 @@ pub(super) fn width_for(height: u16) -> u16 {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
         return ctx.waiting(frame, area, ctx.block("correlation"));
     };
     let block = ctx.block(format!("correlation · L={}", view.stats.depth));

@@ -7,8 +7,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::ui::app::{State, Tab};
+use crate::ui::app::State;
 use crate::ui::cmdline::{command_line, train_command_line};
+use crate::ui::command::Tab;
 use crate::ui::keys::{BINDINGS, Binding, labels};
 use crate::ui::train::draft;
 
@@ -34,14 +35,17 @@ fn wrapped_rows(text: &str, width: usize) -> u16 {
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let width = area.width.min(100);
     let (title, command) = match (state.tab, state.train.selected_run()) {
-        (Tab::Lab, _) => ("reproduce this screen:", command_line(&state.cfg)),
+        (Tab::Lab, _) => ("reproduce this screen:", command_line(&state.lab.cfg)),
         (Tab::Train, Some(run)) => (
             "the selected run, headless:",
-            train_command_line(&run.cfg, state.cfg.device),
+            train_command_line(&run.cfg, state.lab.cfg.device),
         ),
         (Tab::Train, None) => (
             "the next run, headless:",
-            train_command_line(&draft(&state.train.base, &state.cfg), state.cfg.device),
+            train_command_line(
+                &draft(&state.train.base, &state.lab.cfg),
+                state.lab.cfg.device,
+            ),
         ),
     };
     let inner_width = usize::from(width.saturating_sub(2)).max(1);

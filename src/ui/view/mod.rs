@@ -17,7 +17,9 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::ui::app::{Pairing, Pane, Run, State, Tab};
+use crate::ui::app::State;
+use crate::ui::command::Tab;
+use crate::ui::lab::{Pairing, Pane, SweepResults};
 
 /// Smallest terminal the layout is designed for.
 pub const MIN_WIDTH: u16 = 80;
@@ -36,15 +38,15 @@ pub fn render(state: &State, frame: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    match (state.pairing, &state.b) {
+    match (state.lab.pairing, &state.lab.b) {
         _ if state.tab == Tab::Train => train::render(frame, main, state),
         (Pairing::Fig1, Some(b)) => trace::figure1(frame, main, state, b),
         (Pairing::Flipped(toggle), Some(b)) => {
             let [left, right] = Layout::horizontal([Constraint::Fill(1); 2]).areas(main);
-            column(frame, left, state, &state.a, "A");
+            column(frame, left, state, &state.lab.a, "A");
             column(frame, right, state, b, &format!("B ±{}", toggle.name()));
         }
-        _ if state.zoomed => pane(frame, main, state, &state.a, state.focus, ""),
+        _ if state.lab.zoomed => pane(frame, main, state, &state.lab.a, state.lab.focus, ""),
         _ => grid(frame, main, state),
     }
     status::render(frame, status_area, state);
@@ -71,30 +73,30 @@ fn grid(frame: &mut Frame, area: Rect, state: &State) {
         (Pane::Depth, depth_area),
         (Pane::Activity, activity_area),
     ] {
-        pane(frame, a, state, &state.a, p, "");
+        pane(frame, a, state, &state.lab.a, p, "");
     }
 }
 
 /// One side of the A/B view: the focused pane alone when zoomed, else under the trace.
-fn column(frame: &mut Frame, area: Rect, state: &State, run: &Run, side: &str) {
-    if state.zoomed {
-        return pane(frame, area, state, run, state.focus, side);
+fn column(frame: &mut Frame, area: Rect, state: &State, run: &SweepResults, side: &str) {
+    if state.lab.zoomed {
+        return pane(frame, area, state, run, state.lab.focus, side);
     }
-    let below = if state.focus == Pane::Trace {
+    let below = if state.lab.focus == Pane::Trace {
         Pane::Acf
     } else {
-        state.focus
+        state.lab.focus
     };
     let [top, bottom] = Layout::vertical([Constraint::Fill(1); 2]).areas(area);
     pane(frame, top, state, run, Pane::Trace, side);
     pane(frame, bottom, state, run, below, side);
 }
 
-fn pane(frame: &mut Frame, area: Rect, state: &State, run: &Run, which: Pane, side: &str) {
+fn pane(frame: &mut Frame, area: Rect, state: &State, run: &SweepResults, which: Pane, side: &str) {
     let ctx = PaneCtx {
         state,
         run,
-        focused: which == state.focus,
+        focused: which == state.lab.focus,
         side,
     };
     match which {
@@ -109,7 +111,7 @@ fn pane(frame: &mut Frame, area: Rect, state: &State, run: &Run, which: Pane, si
 /// What every pane draws from: the state, the run of its side, and whether it has focus.
 struct PaneCtx<'a> {
     state: &'a State,
-    run: &'a Run,
+    run: &'a SweepResults,
     focused: bool,
     side: &'a str,
 }

@@ -7,10 +7,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::config::{Arch, BnGrad, LabConfig};
-use crate::ui::app::{Pairing, State};
-use crate::ui::cmdline::value_name;
+use crate::config::{Arch, BnGrad, LabConfig, spelling as value_name};
+use crate::ui::app::State;
 use crate::ui::keys::{BINDINGS, label};
+use crate::ui::lab::Pairing;
 
 /// The settings in a compact form, e.g. `ff+BN β=1 relu/he L=50 N=200 P=256 R=20 seed 0`.
 pub(super) fn settings(cfg: &LabConfig) -> String {
@@ -38,32 +38,37 @@ pub(super) fn settings(cfg: &LabConfig) -> String {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let cfg = &state.cfg;
+    let cfg = &state.lab.cfg;
     let mut left = format!(
         " {} · {} {}",
         settings(cfg),
         value_name(cfg.device),
         value_name(cfg.dtype)
     );
-    match (state.pairing, &state.b) {
+    match (state.lab.pairing, &state.lab.b) {
         (Pairing::Flipped(t), Some(_)) => left.push_str(&format!(" · B: {} flipped", t.name())),
         (Pairing::Fig1, _) => left.push_str(" · resnet L=50"),
         _ => {}
     }
-    let compute = state.a.compute + state.b.as_ref().map_or(Default::default(), |b| b.compute);
-    let done = state.a.depths.len();
+    let compute = state.lab.a.compute
+        + state
+            .lab
+            .b
+            .as_ref()
+            .map_or(Default::default(), |b| b.compute);
+    let done = state.lab.a.depths.len();
     let progress = if let Some(notice) = &state.notice {
         notice.clone()
-    } else if let Some(e) = state
-        .a
-        .error
+    } else if let Some(e) = state.lab.a.error.as_ref().or(state
+        .lab
+        .b
         .as_ref()
-        .or(state.b.as_ref().and_then(|b| b.error.as_ref()))
+        .and_then(|b| b.error.as_ref()))
     {
         format!("error: {e}")
-    } else if state.paused {
+    } else if state.lab.paused {
         format!("paused {done}/{}", cfg.depth)
-    } else if state.computing() {
+    } else if state.lab.computing() {
         format!("computing… {done}/{}", cfg.depth)
     } else {
         format!("{done}/{}", cfg.depth)
@@ -110,7 +115,7 @@ pub(super) fn hints(frame: &mut Frame, area: Rect, state: &State) {
             spans.push(Span::raw(format!(" {hint}  ")));
         }
     }
-    if let Some(p) = state.preset {
+    if let Some(p) = state.lab.preset {
         spans.push(Span::styled(p.title(), state.theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

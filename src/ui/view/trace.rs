@@ -8,14 +8,15 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 
 use super::{PaneCtx, decimate, legend};
-use crate::ui::app::{Run, State};
+use crate::ui::app::State;
+use crate::ui::lab::SweepResults;
 
 /// Traces are scaled to unit RMS so shallow and deep ones share an axis: the shape is the
 /// point, and the status bar reports the variance.
 const Y_RANGE: f64 = 3.0;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.shown_depth()) else {
+    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
         return ctx.waiting(frame, area, ctx.block("gradient g(x)"));
     };
     let block = ctx.block(format!("gradient g(x) · L={}", view.stats.depth));
@@ -44,9 +45,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
 
 /// Fig. 1: (a) 1-layer and (b) 24-layer feedforward nets, (c) the 50-layer resnet, (d)
 /// brown and (e) white noise, one row each.
-pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Run) {
-    let ff = &state.a;
-    let noise = &state.noise;
+pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &SweepResults) {
+    let ff = &state.lab.a;
+    let noise = &state.lab.noise;
     let rows: [(String, Option<&[f64]>); 5] = [
         (
             "(a) feedforward, L=1".into(),

@@ -9,10 +9,10 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Wrap};
 
 use super::{curves, runs};
 use crate::train::config::TrainConfig;
-use crate::train::download::Event;
-use crate::train_worker::DataStatus;
+use crate::train::download::Progress;
 use crate::ui::app::State;
 use crate::ui::train::draft;
+use crate::worker::train::DataStatus;
 
 /// Table rows shown before it scrolls, per height of the tab.
 fn table_rows(height: u16) -> u16 {
@@ -37,7 +37,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
 
 /// The next run's settings (from the lab's toggles) and the defaults behind them.
 fn header_lines(state: &State) -> Vec<Line<'static>> {
-    let next = draft(&state.train.base, &state.cfg);
+    let next = draft(&state.train.base, &state.lab.cfg);
     let key = state.theme.accent().add_modifier(Modifier::BOLD);
     let data = match &state.train.data {
         None => "checking data…".to_string(),
@@ -114,7 +114,7 @@ fn no_data(
 }
 
 /// A download in progress: a gauge while bytes arrive, then the checks and the unpacking.
-fn fetching(frame: &mut Frame, area: Rect, state: &State, block: Block, event: &Event) {
+fn fetching(frame: &mut Frame, area: Rect, state: &State, block: Block, event: &Progress) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [text_area, _, gauge_area] = Layout::vertical([
@@ -125,20 +125,20 @@ fn fetching(frame: &mut Frame, area: Rect, state: &State, block: Block, event: &
     .areas(inner);
     let mb = |b: u64| b as f64 / 1e6;
     let (text, ratio) = match event {
-        Event::Progress { total: 0, .. } => ("connecting…".to_string(), 0.0),
-        Event::Progress { done, total } => (
+        Progress::Bytes { total: 0, .. } => ("connecting…".to_string(), 0.0),
+        Progress::Bytes { done, total } => (
             format!("downloading {:.1} / {:.1} MB", mb(*done), mb(*total)),
             *done as f64 / *total as f64,
         ),
-        Event::Retrying { attempt, reason } => (
+        Progress::Retrying { attempt, reason } => (
             format!(
                 "transfer failed ({reason}); resuming, attempt {}",
                 attempt + 1
             ),
             0.0,
         ),
-        Event::Verifying => ("verifying size, MD5 and SHA-256…".to_string(), 1.0),
-        Event::Extracting => ("unpacking…".to_string(), 1.0),
+        Progress::Verifying => ("verifying size, MD5 and SHA-256…".to_string(), 1.0),
+        Progress::Extracting => ("unpacking…".to_string(), 1.0),
     };
     frame.render_widget(Paragraph::new(format!(" {text}")), text_area);
     frame.render_widget(

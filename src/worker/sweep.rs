@@ -1,4 +1,4 @@
-//! The engine off the UI thread. The UI sends [`Job`]s over a bounded channel; a worker
+//! The sweep engine off the UI thread. The UI sends [`Job`]s over a bounded channel; a worker
 //! thread runs [`sweep`] and answers with one [`Update`] per depth, tagged with the settings
 //! *generation* it was computed for, so the UI can drop results of settings it has left.
 //! A job of a newer generation cancels the running sweep between two depths; a depth limit
@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use crate::config::LabConfig;
-use crate::lab::forward::device_for;
-use crate::lab::stats::{self, Activity};
-use crate::lab::sweep::{DepthResult, DepthStats, sweep};
-use crate::train_worker::TrainJob;
+use crate::device::device_for;
+use crate::lab::summary::DepthView;
+use crate::lab::sweep::sweep;
 
 /// Which half of the A/B view a job or update belongs to; each side has its own worker, so
 /// the two sweeps run side by side.
@@ -42,28 +41,22 @@ pub enum Job {
     },
     /// Abandons any older sweep: the side has nothing to show at `generation`.
     Cancel { generation: u64, side: Side },
-    /// For the training worker, tagged by run id rather than generation.
-    Train(TrainJob),
 }
 
 impl Job {
-    /// The settings generation of a sweep job; None for training jobs.
-    pub fn generation(&self) -> Option<u64> {
+    /// The settings generation the job belongs to.
+    pub fn generation(&self) -> u64 {
         match self {
             Job::Sweep { generation, .. }
             | Job::Limit { generation, .. }
-            | Job::Cancel { generation, .. } => Some(*generation),
-            Job::Train(_) => None,
+            | Job::Cancel { generation, .. } => *generation,
         }
     }
 
-    /// The side whose worker takes a sweep job; None for training jobs.
-    pub fn side(&self) -> Option<Side> {
+    /// The side whose worker takes the job.
+    pub fn side(&self) -> Side {
         match self {
-            Job::Sweep { side, .. } | Job::Limit { side, .. } | Job::Cancel { side, .. } => {
-                Some(*side)
-            }
-            Job::Train(_) => None,
+            Job::Sweep { side, .. } | Job::Limit { side, .. } | Job::Cancel { side, .. } => *side,
         }
     }
 }
@@ -104,63 +97,6 @@ impl Update {
             | Update::Done { side, .. }
             | Update::Failed { side, .. } => *side,
         }
-    }
-}
-
-/// Largest side of the pooled correlation matrix: more than any terminal pane can show, and
-/// small enough to keep one per depth.
-pub const HEAT_CELLS: usize = 64;
-
-/// What the panes need from one depth, reduced off the UI thread: statistics, the first
-/// net's gradient trace, activity histograms and the pooled P x P correlation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DepthView {
-    pub stats: DepthStats,
-    /// g(x_p) of net 0.
-    pub trace: Vec<f64>,
-    pub activity: Activity,
-    pub heat: Heat,
-}
-
-/// A square correlation matrix, block-averaged to `side` x `side`, row-major.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Heat {
-    pub side: usize,
-    pub cells: Vec<f64>,
-}
-
-impl DepthView {
-    /// Reduces one depth of a sweep over `points` grid points.
-    pub fn new(result: DepthResult, points: usize) -> Self {
-        let moments = stats::second_moments(&result.grads, points);
-        let corr = stats::correlation(&moments, points);
-        let mut trace = result.grads;
-        trace.truncate(points);
-        Self {
-            stats: result.stats,
-            trace,
-            activity: result.activity,
-            heat: Heat::pool(&corr, points, HEAT_CELLS.min(points)),
-        }
-    }
-}
-
-impl Heat {
-    /// Block-averages a `points` x `points` matrix down to `side` x `side`.
-    pub fn pool(matrix: &[f64], points: usize, side: usize) -> Self {
-        let span = |i: usize| (i * points / side)..((i + 1) * points / side);
-        let mut cells = Vec::with_capacity(side * side);
-        for r in 0..side {
-            for c in 0..side {
-                let (rows, cols) = (span(r), span(c));
-                let count = (rows.len() * cols.len()) as f64;
-                let sum: f64 = rows
-                    .flat_map(|p| matrix[p * points..][cols.clone()].iter())
-                    .sum();
-                cells.push(sum / count);
-            }
-        }
-        Self { side, cells }
     }
 }
 
@@ -206,7 +142,7 @@ impl Worker {
                     None => return,
                 },
             };
-            self.latest = self.latest.max(job.generation().unwrap_or(0));
+            self.latest = self.latest.max(job.generation());
             // A Limit or Cancel outside a sweep has nothing left to act on.
             if let Job::Sweep {
                 generation,
@@ -314,26 +250,12 @@ impl Worker {
                     until: u,
                     ..
                 } if g == generation => *until = u,
-                job if job.generation().is_some_and(|g| g > generation) => {
+                job if job.generation() > generation => {
                     self.next = Some(job);
                     return Err(Stop::Superseded);
                 }
                 _ => {}
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pooling_averages_blocks() {
-        let m: Vec<f64> = (0..16).map(f64::from).collect();
-        let heat = Heat::pool(&m, 4, 2);
-        assert_eq!(heat.side, 2);
-        assert_eq!(heat.cells, vec![2.5, 4.5, 10.5, 12.5]);
-        assert_eq!(Heat::pool(&m, 4, 4).cells, m);
     }
 }

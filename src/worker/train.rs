@@ -6,18 +6,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use crate::config::DeviceKind;
-use crate::lab::forward::device_for;
+use crate::device::device_for;
 use crate::train::cifar::{Cifar, TRAIN_FILES};
 use crate::train::config::TrainConfig;
 use crate::train::datadir::batches_dir;
-use crate::train::download::{self, Event, Retry, Source};
-use crate::train::runlog::{Header, RunLog, run_name};
-use crate::train::trainer::{RunState, TrainEvent, Trainer};
+use crate::train::download::{self, Progress, Retry, Source};
+use crate::train::session::Session;
+use crate::train::trainer::{RunState, TrainEvent};
 
 /// Identifies a run from the UI's queue to its last update.
 pub type RunId = u64;
@@ -73,7 +72,7 @@ pub enum TrainUpdate {
         error: String,
     },
     /// How a download is going (progress at most once per 0.1%).
-    Fetch(Event),
+    Fetch(Progress),
 }
 
 /// Where the training worker finds data and writes logs.
@@ -133,8 +132,7 @@ pub fn spawn(
 /// A run in progress.
 struct Active {
     id: RunId,
-    trainer: Trainer,
-    log: RunLog,
+    session: Session,
     paused: bool,
 }
 
@@ -160,16 +158,13 @@ impl Worker {
         }
         while self.tick().is_ok() {}
         // The UI has gone (the user quit): close every run's log as cancelled.
-        for r in &mut self.runs {
-            let p = r.trainer.progress();
-            let event = TrainEvent::End {
-                step: p.step,
-                epoch: p.epoch,
-                state: RunState::Cancelled,
-            };
-            match r.log.append(&event) {
-                Ok(()) => log::info!("training run {} cancelled on quit", r.log.path().display()),
-                Err(e) => log::error!("{e:#}"),
+        for r in self.runs.drain(..) {
+            log::info!(
+                "training run {} cancelled on quit",
+                r.session.log_path().display()
+            );
+            if let (_, Err(e)) = r.session.end(RunState::Cancelled) {
+                log::error!("{e:#}");
             }
         }
     }
@@ -207,8 +202,8 @@ impl Worker {
                 Ok(active) => {
                     let started = TrainUpdate::Started {
                         run,
-                        log: active.log.path().to_path_buf(),
-                        steps_per_epoch: active.trainer.steps_per_epoch(),
+                        log: active.session.log_path().to_path_buf(),
+                        steps_per_epoch: active.session.trainer().steps_per_epoch(),
                     };
                     self.runs.push(active);
                     self.send(started)
@@ -223,9 +218,9 @@ impl Worker {
             }
             TrainJob::Stop { run } => match self.runs.iter().position(|r| r.id == run) {
                 Some(i) => {
-                    let mut r = self.runs.remove(i);
-                    log::info!("training run {} stopped", r.log.path().display());
-                    self.end(&mut r, RunState::Cancelled)
+                    let r = self.runs.remove(i);
+                    log::info!("training run {} stopped", r.session.log_path().display());
+                    self.end(r, RunState::Cancelled)
                 }
                 None => Ok(()),
             },
@@ -247,7 +242,7 @@ impl Worker {
         let mut shown = None;
         let mut gone = false;
         let outcome = download::download(&self.paths.source, &root, Retry::default(), |event| {
-            if let Event::Progress { done, total } = event {
+            if let Progress::Bytes { done, total } = event {
                 let permille = done * 1000 / total.max(1);
                 if shown == Some(permille) {
                     return;
@@ -283,28 +278,10 @@ impl Worker {
                 d
             }
         };
-        let trainer = Trainer::new(cfg, data, device_for(device)?)?;
-        let started = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let (mut log, name) =
-            RunLog::create(&self.paths.runs_dir, &run_name(trainer.config(), started))?;
-        log.append(&Header {
-            kind: "config",
-            run: &name,
-            seed: trainer.config().seed,
-            step: 0,
-            config: trainer.config(),
-        })?;
-        log::info!(
-            "training run {} started: {}",
-            log.path().display(),
-            serde_json::to_string(trainer.config()).unwrap_or_default()
-        );
+        let session = Session::start(cfg, data, device_for(device)?, &self.paths.runs_dir)?;
         Ok(Active {
             id,
-            trainer,
-            log,
+            session,
             paused: false,
         })
     }
@@ -312,48 +289,35 @@ impl Worker {
     /// One step of run `i`: its records go to the log and the UI; a finished run leaves.
     fn step(&mut self, i: usize) -> Result<(), Gone> {
         let r = &mut self.runs[i];
-        let outcome = r.trainer.step().and_then(|events| {
-            for event in &events {
-                r.log.append(event)?;
-            }
-            Ok(events)
-        });
-        let events = match outcome {
+        let id = r.id;
+        let events = match r.session.step() {
             Ok(events) => events,
             Err(e) => {
-                let r = self.runs.remove(i);
-                return self.fail(r.id, &e.context("training step failed"));
+                self.runs.remove(i);
+                return self.fail(id, &e.context("training step failed"));
             }
         };
-        let id = r.id;
         for event in events {
             self.send(TrainUpdate::Event { run: id, event })?;
         }
-        let state = self.runs[i].trainer.state();
-        if state.is_done() {
-            let mut r = self.runs.remove(i);
-            match state {
-                RunState::Diverged => log::warn!(
+        if let Some(state) = self.runs[i].session.done() {
+            let r = self.runs.remove(i);
+            if state == RunState::Diverged {
+                log::warn!(
                     "training run {} diverged at step {}",
-                    r.log.path().display(),
-                    r.trainer.progress().step
-                ),
-                _ => log::info!("training run {} finished", r.log.path().display()),
+                    r.session.log_path().display(),
+                    r.session.trainer().progress().step
+                );
             }
-            self.end(&mut r, state)?;
+            self.end(r, state)?;
         }
         Ok(())
     }
 
     /// Closes a run: the `End` record in its log and to the UI.
-    fn end(&mut self, r: &mut Active, state: RunState) -> Result<(), Gone> {
-        let p = r.trainer.progress();
-        let event = TrainEvent::End {
-            step: p.step,
-            epoch: p.epoch,
-            state,
-        };
-        if let Err(e) = r.log.append(&event) {
+    fn end(&mut self, r: Active, state: RunState) -> Result<(), Gone> {
+        let (event, logged) = r.session.end(state);
+        if let Err(e) = logged {
             log::error!("{e:#}");
         }
         self.send(TrainUpdate::Event { run: r.id, event })

@@ -1,0 +1,171 @@
+//! One training run's lifecycle, shared by headless `train` and the TUI's training worker:
+//! start (or resume) with the header record in the run log, steps whose records are logged,
+//! checkpoints, and the closing `end` record, built only here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candle_core::Device;
+
+use crate::train::checkpoint;
+use crate::train::cifar::Cifar;
+use crate::train::config::TrainConfig;
+use crate::train::runlog::{Header, RunLog, run_name};
+use crate::train::trainer::{RunState, TrainEvent, Trainer};
+
+/// A run with its log open.
+pub struct Session {
+    trainer: Trainer,
+    log: RunLog,
+    /// The run's name: its log is `<name>.jsonl`, its checkpoint `<name>.safetensors`.
+    name: String,
+    /// "config" for a fresh run, "resume" for a continued one.
+    kind: &'static str,
+    runs_dir: PathBuf,
+    /// Save a checkpoint at each epoch's end, before its epoch record is logged.
+    checkpoint_each_epoch: bool,
+}
+
+impl Session {
+    /// Builds a fresh run's net and opens a new log under `runs_dir` with its header.
+    pub fn start(
+        cfg: TrainConfig,
+        data: Arc<Cifar>,
+        device: Device,
+        runs_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let trainer = Trainer::new(cfg, data, device)?;
+        let (log, name) = RunLog::create(runs_dir, &run_name(trainer.config(), started))?;
+        Self::open(trainer, log, name, "config", runs_dir)
+    }
+
+    /// Continues the run saved in `checkpoint` (for `epochs` in all, if given); its records
+    /// are appended to its log under `runs_dir`.
+    pub fn resume(
+        checkpoint: &Path,
+        epochs: Option<usize>,
+        data: Arc<Cifar>,
+        device: Device,
+        runs_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let restored = checkpoint::load(checkpoint, data, device)?;
+        let mut trainer = restored.trainer;
+        if let Some(epochs) = epochs {
+            trainer.set_epochs(epochs)?;
+        }
+        let (log, repaired) = RunLog::reopen(runs_dir, &restored.run)?;
+        if let Some(note) = repaired {
+            // Only headless `train` resumes runs: stderr is the user's.
+            eprintln!("note: {note}");
+            log::warn!("{note}");
+        }
+        Self::open(trainer, log, restored.run, "resume", runs_dir)
+    }
+
+    fn open(
+        trainer: Trainer,
+        log: RunLog,
+        name: String,
+        kind: &'static str,
+        runs_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut session = Self {
+            trainer,
+            log,
+            name,
+            kind,
+            runs_dir: runs_dir.to_path_buf(),
+            checkpoint_each_epoch: false,
+        };
+        let header = serde_json::to_vec(&session.header())?;
+        session.log.append_raw(header)?;
+        log::info!(
+            "training run {} {}: {}",
+            session.log.path().display(),
+            if kind == "config" {
+                "started"
+            } else {
+                "resumed"
+            },
+            serde_json::to_string(session.trainer.config()).unwrap_or_default()
+        );
+        Ok(session)
+    }
+
+    /// The record that opened this stretch of the run's log.
+    pub fn header(&self) -> Header<'_> {
+        Header {
+            kind: self.kind,
+            run: &self.name,
+            seed: self.trainer.config().seed,
+            step: self.trainer.progress().step,
+            config: self.trainer.config(),
+        }
+    }
+
+    pub fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// Where `checkpoint` saves this run.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.runs_dir.join(format!("{}.safetensors", self.name))
+    }
+
+    /// Saves the run so `--resume` can continue it.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        checkpoint::save(&self.trainer, &self.name, &self.checkpoint_path())
+    }
+
+    /// From now on, save a checkpoint at the end of every epoch.
+    pub fn checkpoint_each_epoch(&mut self) {
+        self.checkpoint_each_epoch = true;
+    }
+
+    /// One optimisation step; its records are in the log when this returns. An epoch
+    /// record is logged only once the checkpoint it announces is on disk.
+    pub fn step(&mut self) -> anyhow::Result<Vec<TrainEvent>> {
+        let events = self.trainer.step()?;
+        for event in &events {
+            if self.checkpoint_each_epoch && matches!(event, TrainEvent::Epoch { .. }) {
+                self.checkpoint()?;
+            }
+            self.log.append(event)?;
+        }
+        Ok(events)
+    }
+
+    /// Whether the run has ended by itself (finished or diverged), and how.
+    pub fn done(&self) -> Option<RunState> {
+        let state = self.trainer.state();
+        state.is_done().then_some(state)
+    }
+
+    /// Closes the run with its `end` record, returned for the front end beside whether the
+    /// log took it: the run is over either way.
+    pub fn end(mut self, state: RunState) -> (TrainEvent, anyhow::Result<()>) {
+        let p = self.trainer.progress();
+        let event = TrainEvent::End {
+            step: p.step,
+            epoch: p.epoch,
+            state,
+        };
+        let logged = self.log.append(&event);
+        if logged.is_ok() {
+            log::info!(
+                "training run {} ended ({state:?}) at step {}",
+                self.log.path().display(),
+                p.step
+            );
+        }
+        (event, logged)
+    }
+}
