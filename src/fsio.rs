@@ -175,12 +175,36 @@ pub fn remove_stale_temps(dir: &Path, name: &str) {
     }
 }
 
+/// Set when the process started with descriptor 1 closed.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Call first thing in `main`. A process started with descriptor 1 closed finds it on
+/// /dev/null, opened read-write by Rust's runtime (a shell's `>/dev/null` opens it
+/// write-only): note that stdout is closed, so a report sent there is an error, not lost.
+pub fn guard_stdout() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: F_GETFL only queries the descriptor's flags.
+    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+    let read_write = flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDWR;
+    let on_null = |fd: &str| std::fs::metadata(fd).map(|m| m.rdev()).ok();
+    if read_write
+        && on_null("/proc/self/fd/1").is_some()
+        && on_null("/proc/self/fd/1") == on_null("/dev/null")
+    {
+        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Standard output as a plain file: unlike `std::io::stdout`, a closed stdout is an error,
 /// not silently swallowed, so a report that went nowhere never exits 0.
 pub struct Stdout(File);
 
 impl Stdout {
     pub fn open() -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed),
+            "cannot write to stdout: it is closed"
+        );
         let fd = std::io::stdout()
             .as_fd()
             .try_clone_to_owned()

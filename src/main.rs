@@ -10,6 +10,7 @@ use shatterlab::cli::{self, Cli, Invocation};
 use shatterlab::commands::{self, grad::GradOptions};
 
 fn main() -> ExitCode {
+    shatterlab::fsio::guard_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

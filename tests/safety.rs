@@ -410,10 +410,10 @@ fn overflowing_arithmetic_is_flagged_and_infinite_ranges_refused() {
     let e = one_line_error(lab().args(SMALL).args(["--x-min=-1e308", "--x-max=1e308"]));
     assert!(e.contains("x_max - x_min finite"), "{e}");
     let out = lab()
-        .args(SMALL)
         .args([
-            "--arch", "res", "--no-bn", "--beta", "1e200", "--depth", "3",
+            "grad", "--width", "8", "--points", "16", "--nets", "2", "--depth", "3",
         ])
+        .args(["--arch", "res", "--no-bn", "--beta", "1e200"])
         .output()
         .expect("run");
     assert!(out.status.success());

@@ -178,6 +178,7 @@ impl RunLog {
         let path = runs_dir.join(format!("{name}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open run log {}", path.display()))?;
