@@ -285,7 +285,7 @@ mod tests {
         let path = dir.path().join("r.jsonl");
         std::fs::write(&path, "{\"step\":1}\n{\"ste").unwrap();
         let (mut log, note) = RunLog::reopen(dir.path(), "r").unwrap();
-        assert!(note.unwrap().contains("incomplete line (6 bytes"));
+        assert!(note.unwrap().contains("incomplete line (5 bytes"));
         log.append(&serde_json::json!({"step": 2})).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"step\":1}\n{\"step\":2}\n");
