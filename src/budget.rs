@@ -1,8 +1,8 @@
 //! Memory and work budgets. An allocation failure aborts the process (and in the TUI leaves
 //! the terminal raw), so each request's peak memory is estimated from its settings and
 //! refused, before anything is allocated, when it exceeds the machine's available memory or
-//! `--max-memory`. The estimates follow the engines' allocations; the README lists how close
-//! they came to measured peaks.
+//! `--max-memory`. The estimates follow the engines' allocations, with a margin: they err
+//! on the high side of measured peak RSS.
 
 use crate::config::{Activation, Arch, LabConfig, Precision};
 use crate::train::cifar::{IMAGE_BYTES, RECORD_BYTES, SIDE};
