@@ -97,6 +97,10 @@ pub struct TrainNetArgs {
     pub seed: Option<u64>,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Settings of `shatterlab train`.
@@ -242,6 +246,10 @@ pub struct LabArgs {
     pub no_first_bias: bool,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Terminal settings; each overrides the config file.
@@ -331,6 +339,8 @@ pub enum Invocation {
         lab: LabConfig,
         ui: ui::Options,
         no_tui: bool,
+        /// `--max-memory`: the budget of the headless report.
+        max_memory: Option<u64>,
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
@@ -393,6 +403,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 depths: args.depths,
                 format: args.format,
                 out: args.out,
+                max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Grad(lab, opts))
         }
@@ -403,6 +414,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 trials: args.trials,
                 depths: args.depths,
                 out: args.out,
+                max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Theory(lab, opts))
         }
@@ -433,6 +445,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 lab,
                 ui,
                 no_tui: cli.no_tui,
+                max_memory: cli.lab.max_memory,
             })
         }
     }
@@ -452,6 +465,7 @@ fn train_options(args: TrainArgs) -> anyhow::Result<TrainOptions> {
     Ok(TrainOptions {
         start,
         device: args.net.device.unwrap_or(DeviceKind::Cpu),
+        max_memory: args.net.max_memory,
         data_dir: args.data_dir,
         runs_dir: args.runs_dir,
         checkpoint: args.checkpoint,

@@ -205,10 +205,15 @@ impl LabConfig {
             "a finite number",
         )?;
         check(
-            self.x_max.is_finite() && self.x_max > self.x_min,
+            self.x_max.is_finite()
+                && self.x_max > self.x_min
+                && (self.x_max - self.x_min).is_finite(),
             "x_max",
             self.x_max,
-            &format!("a finite number greater than x_min ({})", self.x_min),
+            &format!(
+                "a finite number greater than x_min ({}), with x_max - x_min finite",
+                self.x_min
+            ),
         )?;
         check(
             !(self.init == Init::Ll && self.act != Activation::Crelu),
@@ -308,8 +313,9 @@ impl FileConfig {
     /// Reads and validates a config file. Errors are one line naming the file, the line and
     /// the field.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let bytes = crate::fsio::read_regular(path, "config file")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("config file {} is not UTF-8: {e}", path.display()))?;
         Self::parse(&text)
             .map_err(anyhow::Error::msg)
             .with_context(|| path.display().to_string())
@@ -318,11 +324,11 @@ impl FileConfig {
     /// Parses TOML text; the error is a single line.
     pub fn parse(text: &str) -> Result<Self, String> {
         let cfg: FileConfig = toml::from_str(text).map_err(|e| {
-            let line = e
+            let place = e
                 .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+                .map(|s| format!("{}: ", place_of(text, s.start)))
                 .unwrap_or_default();
-            format!("{line}{}", e.message().replace('\n', " ").trim())
+            format!("{place}{}", e.message().replace('\n', " ").trim())
         })?;
         cfg.lab.validate().map_err(|e| format!("[lab] {e}"))?;
         if !(1..=120).contains(&cfg.ui.fps) {
@@ -332,6 +338,27 @@ impl FileConfig {
             ));
         }
         Ok(cfg)
+    }
+}
+
+/// "line N" of byte `offset` in TOML `text`, with the key written there when the line is a
+/// `key = value` line: "line 2 (key lab.depth)". Tables are tracked from `[name]` headers.
+fn place_of(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    match line.split_once('=').map(|(k, _)| k.trim()) {
+        Some(key) if !key.is_empty() && !key.starts_with('[') => {
+            let full = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
+            format!("line {line_no} (key {full})")
+        }
+        _ => format!("line {line_no}"),
     }
 }
 
@@ -361,6 +388,13 @@ mod tests {
         assert!(e.contains("invalid init ll") && e.contains("crelu"), "{e}");
         let e = FileConfig::parse("[lab]\ninit = \"xavier\"\n").unwrap_err();
         assert!(e.contains("xavier") && e.contains("he"), "{e}");
+        let e = FileConfig::parse("[lab]\ndepth = \"50\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2 (key lab.depth): invalid type: string \"50\""),
+            "{e}"
+        );
+        let e = FileConfig::parse("[ui]\nfps = -3\n").unwrap_err();
+        assert!(e.starts_with("line 2 (key ui.fps): "), "{e}");
         let e = FileConfig::parse("[lab\n").unwrap_err();
         assert!(e.starts_with("line 1"), "{e}");
     }

@@ -54,19 +54,22 @@ impl DepthResult {
         let (acf, acf_se) = stats::mean_and_se(&acfs);
         let pairs = stats::pair_correlations(&out.grads, points);
         let activity = stats::activity(&out.active, points, out.units);
+        let mut stats = DepthStats {
+            depth: out.depth,
+            acf,
+            acf_se,
+            grad_var: pairs.second_moment,
+            corr_neighbor: pairs.neighbour,
+            corr_far: pairs.far,
+            active_fraction: activity.active_fraction,
+            saturated_fraction: activity.saturated_fraction,
+            mean_run_length: activity.mean_run_length,
+            overflow: out.grads.iter().chain(&out.values).any(|g| !g.is_finite()),
+        };
+        // Statistics can overflow where the gradients do not (an extreme x range or β).
+        stats.overflow |= crate::output::has_non_finite(&stats);
         Self {
-            stats: DepthStats {
-                depth: out.depth,
-                acf,
-                acf_se,
-                grad_var: pairs.second_moment,
-                corr_neighbor: pairs.neighbour,
-                corr_far: pairs.far,
-                active_fraction: activity.active_fraction,
-                saturated_fraction: activity.saturated_fraction,
-                mean_run_length: activity.mean_run_length,
-                overflow: out.grads.iter().any(|g| !g.is_finite()),
-            },
+            stats,
             grads: out.grads,
             activity,
         }
