@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
 use crate::commands::grad::GradOptions;
@@ -63,6 +64,10 @@ pub enum Headless {
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Print a shell completion script (e.g. `shatterlab completions bash > shatterlab.bash`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `shatterlab man > shatterlab.1`.
+    Man,
 }
 
 /// What `train` does beyond its flags' own help.
@@ -332,6 +337,9 @@ pub enum Invocation {
     Theory(LabConfig, TheoryOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
+    /// A document generated from this command line's definition (a completion script or
+    /// the man page), to print as is.
+    Print(Vec<u8>),
 }
 
 /// The settings file: `--config`, else ./config.toml when it exists, else the defaults.
@@ -381,6 +389,18 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                     .url
                     .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
             }))
+        }
+        Some(Headless::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "shatterlab", &mut script);
+            Ok(Invocation::Print(script))
+        }
+        Some(Headless::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the man page")?;
+            Ok(Invocation::Print(page))
         }
         Some(Headless::Grad(args)) => {
             let mut file = file_config(cli.config.as_deref())?;
