@@ -8,10 +8,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
 use super::{decimate, legend, num};
+use crate::train::session::RunId;
 use crate::ui::app::State;
 use crate::ui::theme::Theme;
 use crate::ui::train::RunView;
-use crate::worker::train::RunId;
 
 /// Points of a curve; the loss chart keeps (run, raw, smoothed) in (epoch, log10 loss).
 type Series = Vec<(f64, f64)>;
