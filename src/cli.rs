@@ -12,8 +12,8 @@ use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
-    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
-    Precision,
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, InvalidSetting,
+    LabConfig, MarkerKind, Precision,
 };
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
@@ -358,8 +358,8 @@ fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfi
     file.lab.validate().map_err(|e| {
         anyhow::anyhow!(
             "{e} (flag --{} or config key lab.{})",
-            e.field.replace('_', "-"),
-            e.field
+            e.key.replace('_', "-"),
+            e.key
         )
     })?;
     Ok(file.lab.clone())
@@ -433,10 +433,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 look.marker = m;
             }
             if let Some(fps) = cli.ui.fps {
-                anyhow::ensure!(
-                    (1..=120).contains(&fps),
-                    "invalid --fps {fps}: expected an integer in 1..=120"
-                );
+                InvalidSetting::check_range("--fps", fps, FPS)?;
                 look.fps = fps;
             }
             let ui = ui::Options {
@@ -515,7 +512,7 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         plateau_patience: args.plateau_patience,
         plateau_factor: args.plateau_factor,
     };
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     Ok(cfg)
 }
 

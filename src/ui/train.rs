@@ -232,7 +232,7 @@ impl TrainTab {
             return Err(format!("cannot train: {reason}"));
         }
         let cfg = draft(&self.base, lab);
-        cfg.validate()?;
+        cfg.validate().map_err(|e| format!("{e:#}"))?;
         let run = self.next_id;
         self.next_id += 1;
         self.runs.push(RunView::new(run, cfg.clone()));
