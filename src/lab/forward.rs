@@ -203,7 +203,7 @@ impl ForwardEngine {
         }
         // The first `units` columns of the rectifier's output are relu(y): positive exactly
         // where the unit is active.
-        let units = post.dim(2)? / self.rectify_multiplier();
+        let units = post.dim(2)? / self.rectify.multiplier();
         let signs = to_host(&post.narrow(1, 0, p)?.narrow(2, 0, units)?)?;
         Ok(LayerOutput {
             depth: self.depth,
@@ -212,10 +212,6 @@ impl ForwardEngine {
             active: signs.into_iter().map(|v| v > 0.0).collect(),
             units,
         })
-    }
-
-    fn rectify_multiplier(&self) -> usize {
-        if self.rectify.crelu { 2 } else { 1 }
     }
 }
 

@@ -14,6 +14,8 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDTyp
 use num_traits::Float;
 use rayon::prelude::*;
 
+use crate::config::Activation;
+
 /// Added to the batch variance before the square root, as in common BN layers.
 pub const BN_EPS: f64 = 1e-5;
 
@@ -33,8 +35,14 @@ pub struct Rectify {
 }
 
 impl Rectify {
-    fn multiplier(&self) -> usize {
-        if self.crelu { 2 } else { 1 }
+    /// Output units per input unit: the one CReLU factor, `Activation::multiplier`.
+    pub(crate) fn multiplier(&self) -> usize {
+        let act = if self.crelu {
+            Activation::Crelu
+        } else {
+            Activation::Relu
+        };
+        act.multiplier()
     }
 
     /// The fused CPU kernel (errors on other devices).

@@ -14,8 +14,10 @@ mod train;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::ui::app::State;
 use crate::ui::command::Tab;
@@ -147,6 +149,15 @@ impl PaneCtx<'_> {
             area,
         );
     }
+}
+
+/// A chart series drawn as a line: every pane's datasets are built here.
+fn line<'a>(data: &'a [(f64, f64)], marker: Marker, style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .data(data)
+        .marker(marker)
+        .graph_type(GraphType::Line)
+        .style(style)
 }
 
 /// A legend line: coloured names separated by gaps.

@@ -3,11 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
+use ratatui::widgets::{Axis, Block, Chart, Dataset};
 
-use super::{PaneCtx, decimate, legend};
+use super::{PaneCtx, decimate, legend, line};
 use crate::ui::app::State;
 use crate::ui::lab::SweepResults;
 
@@ -106,14 +105,6 @@ fn series(grid: &[f64], trace: &[f64], columns: usize) -> Vec<(f64, f64)> {
         .map(|(x, g)| (*x, (g * scale).clamp(-Y_RANGE, Y_RANGE)))
         .collect();
     decimate(&pts, columns)
-}
-
-fn line<'a>(data: &'a [(f64, f64)], marker: ratatui::symbols::Marker, style: Style) -> Dataset<'a> {
-    Dataset::default()
-        .data(data)
-        .marker(marker)
-        .graph_type(GraphType::Line)
-        .style(style)
 }
 
 fn chart<'a>(
