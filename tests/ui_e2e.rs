@@ -9,6 +9,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
 
@@ -56,13 +58,11 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     let bin = env!("CARGO_BIN_EXE_shatterlab");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("lab.log");
-    let data = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/cifar-10-batches-bin"
-    );
+    let data = common::cifar_dir();
     let inner = format!(
         "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3 \
-         --data-dir {data} --runs-dir {} --log {}",
+         --data-dir {} --runs-dir {} --log {}",
+        data.display(),
         dir.path().join("runs").display(),
         log.display()
     );
