@@ -15,10 +15,9 @@ use crate::ui::lab::SweepResults;
 const Y_RANGE: f64 = 3.0;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
-        return ctx.waiting(frame, area, ctx.block("gradient g(x)"));
+    let Some((view, block)) = ctx.at_shown_depth(frame, area, "gradient g(x)") else {
+        return;
     };
-    let block = ctx.block(format!("gradient g(x) · L={}", view.stats.depth));
     let theme = &ctx.state.theme;
     let grid = ctx.run.cfg.grid();
     let columns = area.width.saturating_sub(8) as usize;
