@@ -516,7 +516,8 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     Ok(cfg)
 }
 
-/// Names the command that takes a flag `train` rejected, for clap's "unexpected argument".
+/// Names the commands that take a lab flag another subcommand (`train`, `man`, ...) rejected,
+/// for clap's "unexpected argument".
 pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::UnknownArgument {
@@ -528,8 +529,18 @@ pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     let flag = arg.split('=').next()?.trim_start_matches('-');
     let lab = LabArgs::augment_args(clap::Command::new("lab"));
     let is_lab_flag = lab.get_arguments().any(|a| a.get_long() == Some(flag));
+    // The subcommand that refused it, from the usage line ("Usage: shatterlab man ...").
+    let command = match err.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => String::new(),
+    };
+    let command = command
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("train")
+        .to_string();
     is_lab_flag.then(|| {
-        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `train` does not")
+        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `{command}` does not")
     })
 }
 

@@ -344,3 +344,12 @@ fn the_man_page_has_name_synopsis_and_the_subcommands() {
         );
     }
 }
+
+#[test]
+fn a_lab_flag_given_to_man_names_man() {
+    let err = error_of(&["man", "--depth", "3"]);
+    assert!(
+        err.contains("`shatterlab grad`") && err.contains("`man` does not"),
+        "{err}"
+    );
+}
