@@ -148,6 +148,10 @@ pub struct TrainArgs {
     /// Learning-rate factor applied on a plateau.
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub plateau_factor: f64,
+    /// Convolution kernels on the CPU: fast (channel-major GEMMs) or candle (its ops, the
+    /// reference). CUDA always runs candle's.
+    #[arg(long, default_value = "fast")]
+    pub kernels: crate::kernels::Kernels,
     /// CIFAR-10 directory (the .bin batches, or a directory holding cifar-10-batches-bin);
     /// default: $SHATTERLAB_DATA, then the XDG data directory.
     #[arg(long, value_name = "DIR")]
@@ -511,6 +515,7 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         log_every: args.log_every,
         plateau_patience: args.plateau_patience,
         plateau_factor: args.plateau_factor,
+        kernels: args.kernels,
     };
     cfg.validate()?;
     Ok(cfg)

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod device;
+pub mod kernels;
 pub mod lab;
 pub mod nets;
 pub mod output;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use candle_core::{Device, Tensor, Var};
+use candle_core::Device;
 
 use crate::output::write_atomic;
 use crate::train::cifar::Cifar;
@@ -17,12 +17,6 @@ const CONFIG_KEY: &str = "config";
 const PROGRESS_KEY: &str = "progress";
 const OPT_STEPS_KEY: &str = "optimizer_steps";
 const RUN_KEY: &str = "run";
-
-fn all_vars(trainer: &Trainer) -> Vec<(String, Var)> {
-    let mut vars = trainer.net().named_vars();
-    vars.extend(trainer.optimizer().named_state());
-    vars
-}
 
 /// Writes `trainer`'s state (best taken at an epoch's end) for run `run` to `path`.
 pub fn save(trainer: &Trainer, run: &str, path: &Path) -> anyhow::Result<()> {
@@ -37,14 +31,11 @@ pub fn save(trainer: &Trainer, run: &str, path: &Path) -> anyhow::Result<()> {
         ),
         (
             OPT_STEPS_KEY.to_string(),
-            trainer.optimizer().steps().to_string(),
+            trainer.optimizer_steps().to_string(),
         ),
         (RUN_KEY.to_string(), run.to_string()),
     ]);
-    let tensors: Vec<(String, Tensor)> = all_vars(trainer)
-        .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().clone()))
-        .collect();
+    let tensors = trainer.named_tensors()?;
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .with_context(|| format!("cannot encode checkpoint {}", path.display()))?;
     write_atomic(path, &bytes)
@@ -82,13 +73,14 @@ pub fn load(path: &Path, data: Arc<Cifar>, device: Device) -> anyhow::Result<Res
     let tensors =
         candle_core::safetensors::load_buffer(&bytes, &device).map_err(|e| bad(&e.to_string()))?;
     let mut trainer = Trainer::new(cfg, data, device)?;
-    for (name, var) in all_vars(&trainer) {
-        let t = tensors
-            .get(&name)
-            .ok_or_else(|| bad(&format!("tensor {name} is missing")))?;
-        var.set(&t.to_dtype(var.dtype())?)
-            .map_err(|e| bad(&format!("tensor {name}: {e}")))?;
-    }
+    trainer
+        .load_tensors(|name| {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("tensor {name} is missing"))
+        })
+        .map_err(|e| bad(&format!("{e:#}")))?;
     trainer.restore(progress, opt_steps);
     Ok(Restored { trainer, run })
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::InvalidSetting;
+use crate::kernels::Kernels;
 use crate::nets::conv::ConvNetConfig;
 use crate::train::optim::OptimizerKind;
 
@@ -31,6 +32,15 @@ pub struct TrainConfig {
     pub plateau_patience: usize,
     /// Factor applied to the learning rate on a plateau.
     pub plateau_factor: f64,
+    /// The CPU kernels (default) or candle's ops; CUDA always uses candle's. Runs logged
+    /// before the choice existed used candle's.
+    #[serde(default = "legacy_kernels")]
+    pub kernels: Kernels,
+}
+
+/// What a config without a `kernels` key ran on.
+fn legacy_kernels() -> Kernels {
+    Kernels::Candle
 }
 
 impl Default for TrainConfig {
@@ -56,6 +66,7 @@ impl Default for TrainConfig {
             log_every: 10,
             plateau_patience: 2,
             plateau_factor: 0.5,
+            kernels: Kernels::Fast,
         }
     }
 }
