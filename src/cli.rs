@@ -4,15 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
 use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
-    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, LabConfig, MarkerKind,
-    Precision,
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, InvalidSetting,
+    LabConfig, MarkerKind, Precision,
 };
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
@@ -63,6 +64,10 @@ pub enum Headless {
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Print a shell completion script (e.g. `shatterlab completions bash > shatterlab.bash`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `shatterlab man > shatterlab.1`.
+    Man,
 }
 
 /// What `train` does beyond its flags' own help.
@@ -346,6 +351,9 @@ pub enum Invocation {
     Theory(LabConfig, TheoryOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
+    /// A document generated from this command line's definition (a completion script or
+    /// the man page), to print as is.
+    Print(Vec<u8>),
 }
 
 /// The settings file: `--config`, else ./config.toml when it exists, else the defaults.
@@ -364,8 +372,8 @@ fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfi
     file.lab.validate().map_err(|e| {
         anyhow::anyhow!(
             "{e} (flag --{} or config key lab.{})",
-            e.field.replace('_', "-"),
-            e.field
+            e.key.replace('_', "-"),
+            e.key
         )
     })?;
     Ok(file.lab.clone())
@@ -395,6 +403,18 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                     .url
                     .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
             }))
+        }
+        Some(Headless::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "shatterlab", &mut script);
+            Ok(Invocation::Print(script))
+        }
+        Some(Headless::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the man page")?;
+            Ok(Invocation::Print(page))
         }
         Some(Headless::Grad(args)) => {
             let mut file = file_config(cli.config.as_deref())?;
@@ -429,10 +449,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 look.marker = m;
             }
             if let Some(fps) = cli.ui.fps {
-                anyhow::ensure!(
-                    (1..=120).contains(&fps),
-                    "invalid --fps {fps}: expected an integer in 1..=120"
-                );
+                InvalidSetting::check_range("--fps", fps, FPS)?;
                 look.fps = fps;
             }
             let ui = ui::Options {
@@ -514,11 +531,12 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         plateau_factor: args.plateau_factor,
         kernels: args.kernels,
     };
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     Ok(cfg)
 }
 
-/// Names the command that takes a flag `train` rejected, for clap's "unexpected argument".
+/// Names the commands that take a lab flag another subcommand (`train`, `man`, ...) rejected,
+/// for clap's "unexpected argument".
 pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::UnknownArgument {
@@ -530,8 +548,18 @@ pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     let flag = arg.split('=').next()?.trim_start_matches('-');
     let lab = LabArgs::augment_args(clap::Command::new("lab"));
     let is_lab_flag = lab.get_arguments().any(|a| a.get_long() == Some(flag));
+    // The subcommand that refused it, from the usage line ("Usage: shatterlab man ...").
+    let command = match err.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => String::new(),
+    };
+    let command = command
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("train")
+        .to_string();
     is_lab_flag.then(|| {
-        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `train` does not")
+        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `{command}` does not")
     })
 }
 

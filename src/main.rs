@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use shatterlab::cli::{self, Cli, Invocation};
 use shatterlab::commands::{self, grad::GradOptions};
@@ -55,6 +56,12 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
         Invocation::Theory(lab, opts) => commands::theory::run(&lab, &opts),
         Invocation::Train(opts) => commands::train::run(&opts),
         Invocation::Download(opts) => commands::data::download(&opts),
+        Invocation::Print(document) => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&document)
+                .context("writing to stdout")
+        }
         Invocation::Lab {
             lab,
             ui,

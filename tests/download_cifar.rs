@@ -417,8 +417,9 @@ fn the_cli_reports_a_mismatch_in_one_line() {
 /// the unpacking, then the data reported found.
 #[test]
 fn the_training_worker_downloads_on_request() {
+    use shatterlab::train::datadir::DataStatus;
     use shatterlab::train::download::Progress;
-    use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+    use shatterlab::worker::train::{self, TrainJob, TrainPaths, TrainUpdate};
 
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Full]);

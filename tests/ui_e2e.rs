@@ -10,6 +10,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
 
@@ -51,12 +53,6 @@ impl Screen {
         String::from_utf8_lossy(&self.raw).contains(needle)
     }
 }
-
-/// The data set the training tab uses in these tests.
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/cifar-10-batches-bin"
-);
 
 /// Starts the shell command `inner` in an 80x24 pseudo-terminal; returns the process, its
 /// screen and its keyboard.
@@ -104,9 +100,11 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     let bin = env!("CARGO_BIN_EXE_shatterlab");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("lab.log");
+    let data = common::cifar_dir();
     let inner = format!(
         "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3 \
-         --data-dir {DATA} --runs-dir {} --log {}",
+         --data-dir {} --runs-dir {} --log {}",
+        data.display(),
         dir.path().join("runs").display(),
         log.display()
     );
@@ -197,9 +195,11 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
 /// modes once it has gone.
 fn start_watched(dir: &Path, env: &[(&str, &Path)]) -> (Child, Screen, ChildStdin) {
     let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let data = common::cifar_dir();
     let inner = format!(
         "stty rows 24 cols 80; echo $$ > {pid}; {bin} --depth 4 --width 16 --points 32 \
-         --nets 2 --data-dir {DATA} --runs-dir {runs} --log {log}; echo EXIT=$?; stty -a",
+         --nets 2 --data-dir {data} --runs-dir {runs} --log {log}; echo EXIT=$?; stty -a",
+        data = data.display(),
         runs = dir.join("runs").display(),
         log = dir.join("lab.log").display(),
         pid = dir.join("pid").display(),

@@ -13,6 +13,8 @@
 use candle_core::{Result, Tensor};
 use num_traits::Float;
 
+use crate::config::Activation;
+
 /// Added to the batch variance before the square root, as in common BN layers.
 pub const BN_EPS: f64 = 1e-5;
 
@@ -32,8 +34,14 @@ pub struct Rectify {
 }
 
 impl Rectify {
+    /// Output units per input unit: the one CReLU factor, `Activation::multiplier`.
     pub(crate) fn multiplier(&self) -> usize {
-        if self.crelu { 2 } else { 1 }
+        let act = if self.crelu {
+            Activation::Crelu
+        } else {
+            Activation::Relu
+        };
+        act.multiplier()
     }
 
     /// The same maths from candle ops, for every device.

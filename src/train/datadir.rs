@@ -11,6 +11,20 @@ pub const DATA_ENV: &str = "SHATTERLAB_DATA";
 /// Directory the official archive unpacks into.
 pub const BATCHES_DIR: &str = "cifar-10-batches-bin";
 
+/// Whether the data directory holds CIFAR-10 (what the training tab shows and the worker
+/// reports when it starts).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataStatus {
+    Found {
+        dir: PathBuf,
+    },
+    /// `root` is the data root the download command would fill.
+    Missing {
+        root: Option<PathBuf>,
+        reason: String,
+    },
+}
+
 /// The data root from the flag (spelt `flag_name` in errors), else the environment (read
 /// through `env`, so tests need not touch the process's own).
 pub fn data_root(

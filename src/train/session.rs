@@ -14,6 +14,10 @@ use crate::train::config::TrainConfig;
 use crate::train::runlog::{Header, RunLog, run_name};
 use crate::train::trainer::{RunState, TrainEvent, Trainer};
 
+/// Identifies a run among several trained side by side (the TUI's queue, its worker's
+/// protocol and its charts).
+pub type RunId = u64;
+
 /// A run with its log open.
 pub struct Session {
     trainer: Trainer,

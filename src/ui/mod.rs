@@ -77,7 +77,13 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    let result = runtime.block_on(event_loop(lab, opts.look.fps, theme, paths, log.err()));
+    let result = runtime.block_on(event_loop(
+        lab,
+        opts.look.fps,
+        theme,
+        paths,
+        log.err().map(|e| format!("{e:#}")),
+    ));
     match &result {
         Ok(()) => log::info!("session end"),
         Err(e) => log::error!("session failed: {e:#}"),
