@@ -7,7 +7,7 @@ the rectifier, the arithmetic bound) and `whole job` (weights drawn inside the j
 with jax's threefry, and the ACF r(0..32) of every net's gradient at every depth, as the lab
 does). Optional: the lab neither needs nor runs it.
 
-Run: /work/refvenv/bin/python scripts/bench_jax.py  (prints median seconds of 5 runs)
+Run: python3 scripts/bench_jax.py (needs jax)  (prints median seconds of 5 runs)
 """
 
 import statistics

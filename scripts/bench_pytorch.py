@@ -5,7 +5,7 @@ reduction, CReLU nets at 1/sqrt(2) the filters, optional BN, skip pairs with an 
 zero-channel shortcut, global average pooling, dense to 10 classes), trained with Adam in f32 on
 fixed random images on 2 threads, no augmentation, no evaluation. Prints images/s per cell.
 
-Usage: /work/refvenv/bin/python scripts/bench_pytorch.py [filter]
+Usage: python3 scripts/bench_pytorch.py [filter]   (needs torch)
 Not needed by the lab, its tests or CI.
 """
 
