@@ -11,6 +11,7 @@ use ratatui::backend::TestBackend;
 use shatterlab::config::{ColorMode, LabConfig, MarkerKind};
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
+use shatterlab::train::datadir::DataStatus;
 use shatterlab::train::trainer::{RunState, TrainEvent};
 use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::command::Command;
@@ -19,7 +20,7 @@ use shatterlab::ui::lab::Toggle;
 use shatterlab::ui::theme::Theme;
 use shatterlab::ui::view::render;
 use shatterlab::worker::sweep::{Job, Update, spawn as spawn_sweep_worker};
-use shatterlab::worker::train::{DataStatus, TrainUpdate};
+use shatterlab::worker::train::TrainUpdate;
 use tokio::sync::mpsc;
 
 fn theme() -> Theme {

@@ -4,15 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
 use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
-    Activation, Arch, BnGrad, ColorMode, DeviceKind, FileConfig, Init, Inputs, LabConfig,
-    MarkerKind, Precision,
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, Inputs, InvalidSetting,
+    LabConfig, MarkerKind, Precision,
 };
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
@@ -63,6 +64,10 @@ pub enum Headless {
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Print a shell completion script (e.g. `shatterlab completions bash > shatterlab.bash`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `shatterlab man > shatterlab.1`.
+    Man,
 }
 
 /// What `train` does beyond its flags' own help.
@@ -97,6 +102,10 @@ pub struct TrainNetArgs {
     pub seed: Option<u64>,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Settings of `shatterlab train`.
@@ -143,6 +152,10 @@ pub struct TrainArgs {
     /// Learning-rate factor applied on a plateau.
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub plateau_factor: f64,
+    /// Convolution kernels on the CPU: fast (channel-major GEMMs) or candle (its ops, the
+    /// reference). CUDA always runs candle's.
+    #[arg(long, default_value = "fast")]
+    pub kernels: crate::kernels::Kernels,
     /// CIFAR-10 directory (the .bin batches, or a directory holding cifar-10-batches-bin);
     /// default: $SHATTERLAB_DATA, then the XDG data directory.
     #[arg(long, value_name = "DIR")]
@@ -242,6 +255,10 @@ pub struct LabArgs {
     /// theorems' assumption).
     #[arg(long)]
     pub inputs: Option<Inputs>,
+    /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
+    /// of 1024) [default: the memory available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Terminal settings; each overrides the config file.
@@ -331,11 +348,16 @@ pub enum Invocation {
         lab: LabConfig,
         ui: ui::Options,
         no_tui: bool,
+        /// `--max-memory`: the budget of the headless report.
+        max_memory: Option<u64>,
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
+    /// A document generated from this command line's definition (a completion script or
+    /// the man page), to print as is.
+    Print(Vec<u8>),
 }
 
 /// The settings file: `--config`, else ./config.toml when it exists, else the defaults.
@@ -354,8 +376,8 @@ fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfi
     file.lab.validate().map_err(|e| {
         anyhow::anyhow!(
             "{e} (flag --{} or config key lab.{})",
-            e.field.replace('_', "-"),
-            e.field
+            e.key.replace('_', "-"),
+            e.key
         )
     })?;
     Ok(file.lab.clone())
@@ -386,6 +408,18 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                     .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
             }))
         }
+        Some(Headless::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "shatterlab", &mut script);
+            Ok(Invocation::Print(script))
+        }
+        Some(Headless::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the man page")?;
+            Ok(Invocation::Print(page))
+        }
         Some(Headless::Grad(args)) => {
             let mut file = file_config(cli.config.as_deref())?;
             let lab = lab_config(&mut file, &args.lab)?;
@@ -393,6 +427,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 depths: args.depths,
                 format: args.format,
                 out: args.out,
+                max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Grad(lab, opts))
         }
@@ -403,6 +438,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 trials: args.trials,
                 depths: args.depths,
                 out: args.out,
+                max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Theory(lab, opts))
         }
@@ -417,10 +453,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 look.marker = m;
             }
             if let Some(fps) = cli.ui.fps {
-                anyhow::ensure!(
-                    (1..=120).contains(&fps),
-                    "invalid --fps {fps}: expected an integer in 1..=120"
-                );
+                InvalidSetting::check_range("--fps", fps, FPS)?;
                 look.fps = fps;
             }
             let ui = ui::Options {
@@ -433,6 +466,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 lab,
                 ui,
                 no_tui: cli.no_tui,
+                max_memory: cli.lab.max_memory,
             })
         }
     }
@@ -452,6 +486,7 @@ fn train_options(args: TrainArgs) -> anyhow::Result<TrainOptions> {
     Ok(TrainOptions {
         start,
         device: args.net.device.unwrap_or(DeviceKind::Cpu),
+        max_memory: args.net.max_memory,
         data_dir: args.data_dir,
         runs_dir: args.runs_dir,
         checkpoint: args.checkpoint,
@@ -498,12 +533,14 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         log_every: args.log_every,
         plateau_patience: args.plateau_patience,
         plateau_factor: args.plateau_factor,
+        kernels: args.kernels,
     };
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     Ok(cfg)
 }
 
-/// Names the command that takes a flag `train` rejected, for clap's "unexpected argument".
+/// Names the commands that take a lab flag another subcommand (`train`, `man`, ...) rejected,
+/// for clap's "unexpected argument".
 pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::UnknownArgument {
@@ -515,8 +552,18 @@ pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     let flag = arg.split('=').next()?.trim_start_matches('-');
     let lab = LabArgs::augment_args(clap::Command::new("lab"));
     let is_lab_flag = lab.get_arguments().any(|a| a.get_long() == Some(flag));
+    // The subcommand that refused it, from the usage line ("Usage: shatterlab man ...").
+    let command = match err.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => String::new(),
+    };
+    let command = command
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("train")
+        .to_string();
     is_lab_flag.then(|| {
-        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `train` does not")
+        format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `{command}` does not")
     })
 }
 

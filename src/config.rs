@@ -1,6 +1,7 @@
 //! Lab settings: one struct shared by `config.toml`, the CLI flags, the TUI and the JSON
 //! reports, so that any screen or result can be reproduced from a command line.
 
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use anyhow::Context;
@@ -152,78 +153,80 @@ pub fn spelling<T: ValueEnum>(v: T) -> String {
         .unwrap_or_default()
 }
 
-/// A setting that is out of range: names the field and what is allowed.
+/// A setting that is out of range: names it (as its caller spells it: `depth` for a lab field,
+/// `--lr` for a `train` flag) and what is allowed. The lab, `train` and the CLI all report
+/// invalid settings with it.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid {field} {value}: expected {expected}")]
+#[error("invalid {key} {value}: expected {expected}")]
 pub struct InvalidSetting {
-    pub field: &'static str,
+    pub key: String,
     pub value: String,
     pub expected: String,
 }
 
-fn check(
-    ok: bool,
-    field: &'static str,
-    value: impl ToString,
-    expected: &str,
-) -> Result<(), InvalidSetting> {
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidSetting {
-            field,
-            value: value.to_string(),
-            expected: expected.to_string(),
-        })
+impl InvalidSetting {
+    /// Ok when `ok`, else the error for `key` = `value`.
+    pub fn check(
+        ok: bool,
+        key: &str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Result<(), Self> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Self {
+                key: key.to_string(),
+                value: value.to_string(),
+                expected: expected.into(),
+            })
+        }
+    }
+
+    /// Ok when the integer `value` lies in `range`.
+    pub fn check_range<T>(key: &str, value: T, range: RangeInclusive<T>) -> Result<(), Self>
+    where
+        T: PartialOrd + std::fmt::Display,
+    {
+        let expected = format!("an integer in {}..={}", range.start(), range.end());
+        Self::check(range.contains(&value), key, value, expected)
     }
 }
+
+/// Frame rates the terminal UI accepts (`--fps`, `ui.fps`).
+pub const FPS: RangeInclusive<u32> = 1..=120;
 
 impl LabConfig {
     /// Checks every field; the error names the first offending one.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        check(
-            (1..=MAX_DEPTH).contains(&self.depth),
-            "depth",
-            self.depth,
-            &format!("an integer in 1..={MAX_DEPTH}"),
-        )?;
-        check(
-            (1..=MAX_WIDTH).contains(&self.width),
-            "width",
-            self.width,
-            &format!("an integer in 1..={MAX_WIDTH}"),
-        )?;
-        check(
-            (2..=MAX_POINTS).contains(&self.points),
-            "points",
-            self.points,
-            &format!("an integer in 2..={MAX_POINTS}"),
-        )?;
-        check(
-            (1..=MAX_NETS).contains(&self.nets),
-            "nets",
-            self.nets,
-            &format!("an integer in 1..={MAX_NETS}"),
-        )?;
-        check(
+        InvalidSetting::check_range("depth", self.depth, 1..=MAX_DEPTH)?;
+        InvalidSetting::check_range("width", self.width, 1..=MAX_WIDTH)?;
+        InvalidSetting::check_range("points", self.points, 2..=MAX_POINTS)?;
+        InvalidSetting::check_range("nets", self.nets, 1..=MAX_NETS)?;
+        InvalidSetting::check(
             self.beta.is_finite() && self.beta >= 0.0,
             "beta",
             self.beta,
             "a finite number >= 0",
         )?;
-        check(
+        InvalidSetting::check(
             self.x_min.is_finite(),
             "x_min",
             self.x_min,
             "a finite number",
         )?;
-        check(
-            self.x_max.is_finite() && self.x_max > self.x_min,
+        InvalidSetting::check(
+            self.x_max.is_finite()
+                && self.x_max > self.x_min
+                && (self.x_max - self.x_min).is_finite(),
             "x_max",
             self.x_max,
-            &format!("a finite number greater than x_min ({})", self.x_min),
+            format!(
+                "a finite number greater than x_min ({}), with x_max - x_min finite",
+                self.x_min
+            ),
         )?;
-        check(
+        InvalidSetting::check(
             !(self.init == Init::Ll && self.act != Activation::Crelu),
             "init",
             "ll",
@@ -232,7 +235,7 @@ impl LabConfig {
         if self.tangent_directions() > 1 {
             let bytes =
                 self.nets * self.points * self.points * self.width * self.act.multiplier() * 8;
-            check(
+            InvalidSetting::check(
                 bytes <= MAX_THROUGH_BYTES,
                 "bn_grad",
                 "through",
@@ -321,30 +324,52 @@ impl FileConfig {
     /// Reads and validates a config file. Errors are one line naming the file, the line and
     /// the field.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| path.display().to_string())
+        let bytes = crate::fsio::read_regular(path, "config file")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("config file {} is not UTF-8: {e}", path.display()))?;
+        Self::parse(&text).with_context(|| path.display().to_string())
     }
 
     /// Parses TOML text; the error is a single line.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
         let cfg: FileConfig = toml::from_str(text).map_err(|e| {
-            let line = e
+            let place = e
                 .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+                .map(|s| format!("{}: ", place_of(text, s.start)))
                 .unwrap_or_default();
-            format!("{line}{}", e.message().replace('\n', " ").trim())
+            anyhow::anyhow!("{place}{}", e.message().replace('\n', " ").trim())
         })?;
-        cfg.lab.validate().map_err(|e| format!("[lab] {e}"))?;
-        if !(1..=120).contains(&cfg.ui.fps) {
-            return Err(format!(
-                "[ui] invalid fps {}: expected an integer in 1..=120",
-                cfg.ui.fps
-            ));
-        }
+        cfg.lab.validate().context("[lab]")?;
+        cfg.ui.validate().context("[ui]")?;
         Ok(cfg)
+    }
+}
+
+/// "line N" of byte `offset` in TOML `text`, with the key written there when the line is a
+/// `key = value` line: "line 2 (key lab.depth)". Tables are tracked from `[name]` headers.
+fn place_of(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    match line.split_once('=').map(|(k, _)| k.trim()) {
+        Some(key) if !key.is_empty() && !key.starts_with('[') => {
+            let full = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
+            format!("line {line_no} (key {full})")
+        }
+        _ => format!("line {line_no}"),
+    }
+}
+
+impl UiConfig {
+    /// Checks the frame rate (the only bounded terminal setting).
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check_range("fps", self.fps, FPS)
     }
 }
 
@@ -365,16 +390,38 @@ mod tests {
 
     #[test]
     fn parse_errors_are_one_line_and_name_the_field() {
-        let e = FileConfig::parse("[lab]\ndepht = 3\n").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("depht"), "{e}");
-        assert!(!e.contains('\n'));
-        let e = FileConfig::parse("[lab]\ndepth = 0\n").unwrap_err();
-        assert_eq!(e, "[lab] invalid depth 0: expected an integer in 1..=1000");
-        let e = FileConfig::parse("[lab]\ninit = \"ll\"\n").unwrap_err();
-        assert!(e.contains("invalid init ll") && e.contains("crelu"), "{e}");
-        let e = FileConfig::parse("[lab]\ninit = \"xavier\"\n").unwrap_err();
-        assert!(e.contains("xavier") && e.contains("he"), "{e}");
-        let e = FileConfig::parse("[lab\n").unwrap_err();
-        assert!(e.starts_with("line 1"), "{e}");
+        let e = |text: &str| format!("{:#}", FileConfig::parse(text).unwrap_err());
+        let depht = e("[lab]\ndepht = 3\n");
+        assert!(
+            depht.contains("line 2") && depht.contains("depht"),
+            "{depht}"
+        );
+        assert!(!depht.contains('\n'));
+        assert_eq!(
+            e("[lab]\ndepth = 0\n"),
+            "[lab]: invalid depth 0: expected an integer in 1..=1000"
+        );
+        let ll = e("[lab]\ninit = \"ll\"\n");
+        assert!(
+            ll.contains("invalid init ll") && ll.contains("crelu"),
+            "{ll}"
+        );
+        let xavier = e("[lab]\ninit = \"xavier\"\n");
+        assert!(
+            xavier.contains("xavier") && xavier.contains("he"),
+            "{xavier}"
+        );
+        assert_eq!(
+            e("[ui]\nfps = 0\n"),
+            "[ui]: invalid fps 0: expected an integer in 1..=120"
+        );
+        assert!(e("[lab\n").starts_with("line 1"));
+        let depth = e("[lab]\ndepth = \"50\"\n");
+        assert!(
+            depth.starts_with("line 2 (key lab.depth): invalid type: string \"50\""),
+            "{depth}"
+        );
+        let fps = e("[ui]\nfps = -3\n");
+        assert!(fps.starts_with("line 2 (key ui.fps): "), "{fps}");
     }
 }

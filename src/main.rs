@@ -5,11 +5,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use shatterlab::cli::{self, Cli, Invocation};
 use shatterlab::commands::{self, grad::GradOptions};
 
 fn main() -> ExitCode {
+    shatterlab::fsio::guard_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -34,7 +36,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli::resolve(cli).and_then(run) {
+    let outcome = cli::resolve(cli).and_then(|invocation| {
+        let own_sigint = matches!(invocation, Invocation::Train(_));
+        shatterlab::shutdown::install(own_sigint)?;
+        run(invocation)
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
@@ -49,9 +56,24 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
         Invocation::Theory(lab, opts) => commands::theory::run(&lab, &opts),
         Invocation::Train(opts) => commands::train::run(&opts),
         Invocation::Download(opts) => commands::data::download(&opts),
-        Invocation::Lab { lab, ui, no_tui } => {
+        Invocation::Print(document) => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&document)
+                .context("writing to stdout")
+        }
+        Invocation::Lab {
+            lab,
+            ui,
+            no_tui,
+            max_memory,
+        } => {
             if no_tui || !std::io::stdout().is_terminal() {
-                commands::grad::run(&lab, &GradOptions::default())
+                let opts = GradOptions {
+                    max_memory,
+                    ..GradOptions::default()
+                };
+                commands::grad::run(&lab, &opts)
             } else {
                 shatterlab::ui::run(lab, ui)
             }

@@ -1,7 +1,4 @@
-//! Headless reports (JSON, CSV) and writing them without ever leaving a partial file.
-
-use std::io::Write;
-use std::path::Path;
+//! Headless reports (JSON, CSV); `fsio` writes them.
 
 use serde::Serialize;
 
@@ -26,6 +23,8 @@ pub struct TheoryRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asymptote: Option<f64>,
     pub monte_carlo: Measured,
+    /// Some number of this row is Inf/NaN (an extreme β or depth): the row is meaningless.
+    pub overflow: bool,
     /// Theorem 3 with the centred stream variance, resnets with BN only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centred: Option<TheoryVariant>,
@@ -38,6 +37,20 @@ pub struct TheoryVariant {
     pub theorem: Moments,
     pub theorem_correlation: f64,
     pub monte_carlo: Measured,
+}
+
+/// Whether any number in `value`'s serialised form is not finite (serde_json writes those
+/// as null), so a report can flag every field at once, including ones added later.
+pub fn has_non_finite<T: Serialize>(value: &T) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Null => true,
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            serde_json::Value::Object(map) => map.values().any(walk),
+            _ => false,
+        }
+    }
+    serde_json::to_value(value).map_or(true, |v| walk(&v))
 }
 
 /// The document `shatterlab theory` prints.
@@ -106,34 +119,4 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
         out.push('\n');
     }
     Ok(out)
-}
-
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, synced,
-/// then renamed over the target. A crash leaves either the old file or the new one.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        anyhow::anyhow!(
-            "invalid output path {}: expected a file name",
-            path.display()
-        )
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {e}", path.display())
-    })
 }

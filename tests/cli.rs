@@ -312,3 +312,50 @@ fn shipped_config_toml_is_the_paper_preset_default() {
     let shipped = shatterlab::config::FileConfig::load(&path).unwrap();
     assert_eq!(shipped, shatterlab::config::FileConfig::default());
 }
+
+#[test]
+fn bash_completion_offers_every_subcommand() {
+    let out = lab().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        script.contains("complete -F"),
+        "not a bash completion script"
+    );
+    for sub in ["grad", "theory", "train", "data", "completions", "man"] {
+        assert!(script.contains(sub), "completion lacks {sub}");
+    }
+    assert!(script.contains("--depth"), "completion lacks the lab flags");
+}
+
+#[test]
+fn an_unknown_shell_is_a_one_line_error() {
+    let err = error_of(&["completions", "tcsh"]);
+    assert!(err.contains("tcsh") && err.contains("bash"), "{err}");
+}
+
+#[test]
+fn the_man_page_has_name_synopsis_and_the_subcommands() {
+    let out = lab().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH shatterlab 1"), "not a roff man page");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(page.contains(section), "man page lacks {section}");
+    }
+    for sub in ["grad", "theory", "train", "data"] {
+        assert!(
+            page.contains(&format!("shatterlab\\-{sub}(1)")),
+            "man page lacks {sub}"
+        );
+    }
+}
+
+#[test]
+fn a_lab_flag_given_to_man_names_man() {
+    let err = error_of(&["man", "--depth", "3"]);
+    assert!(
+        err.contains("`shatterlab grad`") && err.contains("`man` does not"),
+        "{err}"
+    );
+}

@@ -92,6 +92,8 @@ enum Reply {
     Truncated,
     /// Headers promising the whole rest, half of it, then silence on an open connection.
     Stalled,
+    /// An error status and no body.
+    Status(u16),
 }
 
 struct Server {
@@ -153,13 +155,21 @@ fn answer(
         }
     }
     log.lock().expect("log").push(range.clone());
+    let mut out = stream;
+    if let Reply::Status(code) = reply {
+        write!(
+            out,
+            "HTTP/1.1 {code} Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        out.flush()?;
+        return Ok(None);
+    }
     let rest = &body[start.min(body.len())..];
     let status = if range.is_empty() {
         "200 OK"
     } else {
         "206 Partial Content"
     };
-    let mut out = stream;
     write!(
         out,
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -175,8 +185,8 @@ fn answer(
     }
     out.write_all(b"\r\n")?;
     match reply {
-        Reply::Full => out.write_all(rest)?,
         Reply::Truncated | Reply::Stalled => out.write_all(&rest[..rest.len() / 2])?,
+        _ => out.write_all(rest)?,
     }
     out.flush()?;
     if let Reply::Stalled = reply {
@@ -301,6 +311,56 @@ fn a_transfer_that_keeps_failing_gives_up_and_keeps_only_the_part_file() {
 }
 
 #[test]
+fn permanent_failures_are_not_retried_and_name_the_url_and_status() {
+    let body = archive(None);
+    let server = serve(body.clone(), vec![Reply::Status(404)]);
+    let root = tempfile::tempdir().expect("tmp");
+    let mut events = Vec::new();
+    let url = server.url.clone();
+    let e = format!(
+        "{:#}",
+        download(
+            &source_for(url.clone(), &body),
+            root.path(),
+            quick(),
+            |ev| { events.push(ev) }
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains(&format!(
+            "download from {url} failed: HTTP status 404 (not retried"
+        )),
+        "{e}"
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(server.ranges.lock().expect("log").len(), 1);
+    let e = format!(
+        "{:#}",
+        download(
+            &source_for("not a url".into(), &body),
+            root.path(),
+            quick(),
+            |_| {}
+        )
+        .unwrap_err()
+    );
+    assert!(e.contains("not a url") && e.contains("not retried"), "{e}");
+    assert!(!e.contains(".part"), "{e}");
+    // A transient status is retried; with nothing fetched no .part file is claimed.
+    let server = serve(body.clone(), vec![Reply::Status(503)]);
+    let e = format!(
+        "{:#}",
+        download(&source_for(server.url, &body), root.path(), quick(), |_| {}).unwrap_err()
+    );
+    assert!(
+        e.contains("after 3 attempts: HTTP status 503 (run again to retry)"),
+        "{e}"
+    );
+    assert!(listing(root.path()).is_empty());
+}
+
+#[test]
 fn unsafe_entries_are_refused_and_nothing_is_unpacked() {
     let cases: [(&[u8], tar::EntryType, &str); 3] = [
         (b"../evil.bin", tar::EntryType::Regular, "ParentDir"),
@@ -357,8 +417,9 @@ fn the_cli_reports_a_mismatch_in_one_line() {
 /// the unpacking, then the data reported found.
 #[test]
 fn the_training_worker_downloads_on_request() {
+    use shatterlab::train::datadir::DataStatus;
     use shatterlab::train::download::Progress;
-    use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+    use shatterlab::worker::train::{self, TrainJob, TrainPaths, TrainUpdate};
 
     let body = archive(None);
     let server = serve(body.clone(), vec![Reply::Full]);

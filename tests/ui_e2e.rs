@@ -5,9 +5,12 @@
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod common;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
@@ -51,25 +54,14 @@ impl Screen {
     }
 }
 
-#[test]
-fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
-    let bin = env!("CARGO_BIN_EXE_shatterlab");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("lab.log");
-    let data = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/cifar-10-batches-bin"
-    );
-    let inner = format!(
-        "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3 \
-         --data-dir {data} --runs-dir {} --log {}",
-        dir.path().join("runs").display(),
-        log.display()
-    );
+/// Starts the shell command `inner` in an 80x24 pseudo-terminal; returns the process, its
+/// screen and its keyboard.
+fn start(inner: &str, env: &[(&str, &Path)]) -> (Child, Screen, ChildStdin) {
     let mut child = Command::new("script")
-        .args(["-q", "-f", "-e", "-c", &inner, "/dev/null"])
+        .args(["-q", "-f", "-e", "-c", inner, "/dev/null"])
         .env("TERM", "xterm-256color")
         .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -85,7 +77,7 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
             }
         }
     });
-    let mut screen = Screen {
+    let screen = Screen {
         chunks,
         raw: Vec::new(),
         vt: vt100::Parser::new(
@@ -94,11 +86,30 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
             0,
         ),
     };
-    let mut keys = child.stdin.take().unwrap();
-    let mut send = |k: &str| {
-        keys.write_all(k.as_bytes()).unwrap();
-        keys.flush().unwrap();
-    };
+    let keys = child.stdin.take().unwrap();
+    (child, screen, keys)
+}
+
+fn press(keys: &mut ChildStdin, k: &str) {
+    keys.write_all(k.as_bytes()).unwrap();
+    keys.flush().unwrap();
+}
+
+#[test]
+fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("lab.log");
+    let data = common::cifar_dir();
+    let inner = format!(
+        "stty rows 24 cols 80 && exec {bin} --depth 6 --width 24 --points 48 --nets 4 --seed 3 \
+         --data-dir {} --runs-dir {} --log {}",
+        data.display(),
+        dir.path().join("runs").display(),
+        log.display()
+    );
+    let (mut child, mut screen, mut keys) = start(&inner, &[]);
+    let mut send = |k: &str| press(&mut keys, k);
 
     screen.wait_for(&[
         "gradient",
@@ -178,4 +189,110 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
         logged.contains("session start") && logged.contains("sweep done"),
         "{logged}"
     );
+}
+
+/// The lab under a shell that records its pid, then its exit status and the terminal's
+/// modes once it has gone.
+fn start_watched(dir: &Path, env: &[(&str, &Path)]) -> (Child, Screen, ChildStdin) {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let data = common::cifar_dir();
+    let inner = format!(
+        "stty rows 24 cols 80; echo $$ > {pid}; {bin} --depth 4 --width 16 --points 32 \
+         --nets 2 --data-dir {data} --runs-dir {runs} --log {log}; echo EXIT=$?; stty -a",
+        data = data.display(),
+        runs = dir.join("runs").display(),
+        log = dir.join("lab.log").display(),
+        pid = dir.join("pid").display(),
+    );
+    start(&inner, env)
+}
+
+/// Starts a training run in the lab and waits until it trains.
+fn train_a_run(screen: &mut Screen, keys: &mut ChildStdin) {
+    screen.wait_for(&["gradient", " 4/4 "]);
+    press(keys, "t");
+    screen.wait_for(&["CIFAR-10 runs", "· data /"]);
+    press(keys, "n");
+    screen.wait_until("run 1 training", |s| {
+        let text = s.text();
+        text.contains("●1") && !text.contains("starting")
+    });
+}
+
+/// After the lab has gone: its status, and the terminal back to normal (main screen, cursor
+/// shown, cooked mode with echo), and the run log closed with an `end` record.
+fn assert_left_cleanly(screen: &mut Screen, dir: &Path, status: u8, runs: usize) {
+    screen.wait_until("the exit status and terminal modes", |s| {
+        s.raw_contains(&format!("EXIT={status}")) && s.raw_contains("icanon")
+    });
+    assert!(
+        !screen.vt.screen().alternate_screen(),
+        "still on the alternate screen"
+    );
+    assert!(!screen.vt.screen().hide_cursor(), "cursor left hidden");
+    let raw = String::from_utf8_lossy(&screen.raw);
+    let modes = &raw[raw.rfind("EXIT=").unwrap()..];
+    assert!(
+        !modes.contains("-icanon") && !modes.contains("-echo "),
+        "raw mode left set: {modes}"
+    );
+    let logs: Vec<String> = std::fs::read_dir(dir.join("runs"))
+        .map(|d| {
+            d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(logs.len(), runs);
+    for log in logs {
+        assert!(log.trim_end().ends_with(r#""state":"cancelled"}"#), "{log}");
+    }
+}
+
+#[test]
+fn stop_signals_restore_the_terminal_and_close_training_runs() {
+    for (signal, number, runs) in [
+        ("TERM", 15, 1),
+        ("INT", 2, 0),
+        ("HUP", 1, 0),
+        ("QUIT", 3, 0),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, mut screen, mut keys) = start_watched(dir.path(), &[]);
+        if runs > 0 {
+            train_a_run(&mut screen, &mut keys);
+        } else {
+            screen.wait_for(&["gradient", " 4/4 "]);
+        }
+        // The shell wrote its pid; the lab is its only child.
+        let shell = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+        let lab = Command::new("pgrep")
+            .args(["-P", shell.trim()])
+            .output()
+            .unwrap();
+        let lab = String::from_utf8(lab.stdout).unwrap();
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), lab.trim()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_left_cleanly(&mut screen, dir.path(), 128 + number, runs);
+        drop(keys);
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_closes_training_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = dir.path().join("panic-now");
+    let (mut child, mut screen, mut keys) =
+        start_watched(dir.path(), &[("SHATTERLAB_DEBUG_PANIC", &trigger)]);
+    train_a_run(&mut screen, &mut keys);
+    std::fs::write(&trigger, "").unwrap();
+    // Any key redraws, and the next frame panics.
+    press(&mut keys, "t");
+    assert_left_cleanly(&mut screen, dir.path(), 101, 1);
+    assert!(screen.raw_contains("debug panic requested"));
+    drop(keys);
+    child.wait().unwrap();
 }

@@ -10,13 +10,14 @@ use crossterm::event::KeyCode;
 use shatterlab::config::{Activation, Arch, DeviceKind, Init, LabConfig};
 use shatterlab::nets::conv::ConvInit;
 use shatterlab::train::config::TrainConfig;
+use shatterlab::train::datadir::DataStatus;
 use shatterlab::train::download::{Progress, Source};
 use shatterlab::train::trainer::{RunState, TrainEvent};
 use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::command::Tab;
 use shatterlab::ui::effect::Effect;
 use shatterlab::ui::train::{Phase, cpu_defaults, draft};
-use shatterlab::worker::train::{self, DataStatus, TrainJob, TrainPaths, TrainUpdate};
+use shatterlab::worker::train::{self, TrainJob, TrainPaths, TrainUpdate};
 
 use common::ui::{SIZES, draw, press_key, press_keys, theme, tiny};
 

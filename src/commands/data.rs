@@ -17,7 +17,7 @@ pub struct DownloadOptions {
 
 /// Downloads, verifies and unpacks the archive.
 pub fn download(opts: &DownloadOptions) -> anyhow::Result<()> {
-    let root = data_root(opts.dir.as_deref(), |k| std::env::var_os(k))?;
+    let root = data_root(opts.dir.as_deref(), "--dir", |k| std::env::var_os(k))?;
     let source = Source::official(opts.url.clone());
     eprintln!("fetching {} into {}", source.url, root.display());
     let tty = std::io::stderr().is_terminal();

@@ -3,6 +3,7 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use crate::budget;
 use crate::commands::{emit, selected_depths};
 use crate::config::LabConfig;
 use crate::device::device_for;
@@ -17,6 +18,8 @@ pub struct GradOptions {
     pub format: Format,
     /// Written atomically; None: stdout.
     pub out: Option<PathBuf>,
+    /// `--max-memory`; the memory available is the limit either way.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for GradOptions {
@@ -26,6 +29,7 @@ impl Default for GradOptions {
             depths: Vec::new(),
             format: Format::Json,
             out: None,
+            max_memory: None,
         }
     }
 }
@@ -33,6 +37,8 @@ impl Default for GradOptions {
 /// The sweep's statistics at the selected depths.
 pub fn run(cfg: &LabConfig, opts: &GradOptions) -> anyhow::Result<()> {
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
+    budget::check(&budget::sweep(cfg), budget::limit(opts.max_memory))
+        .map_err(anyhow::Error::msg)?;
     let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
     let mut depths = Vec::with_capacity(wanted.len());
     sweep(cfg, device_for(cfg.device)?, |result| {

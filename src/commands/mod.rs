@@ -5,10 +5,7 @@ pub mod grad;
 pub mod theory;
 pub mod train;
 
-use std::io::Write;
 use std::path::Path;
-
-use crate::output;
 
 /// Checks `--depths` against the sweep depth; empty means all.
 fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
@@ -27,11 +24,7 @@ fn selected_depths(depths: &[usize], max: usize) -> anyhow::Result<Vec<usize>> {
 /// A report to `out` (atomically) or to stdout.
 fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
     match out {
-        Some(path) => output::write_atomic(path, text.as_bytes()),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            Ok(stdout.flush()?)
-        }
+        Some(path) => crate::fsio::write_file(path, text.as_bytes()),
+        None => crate::fsio::Stdout::open()?.write(text.as_bytes()),
     }
 }

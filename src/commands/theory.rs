@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use crate::budget;
 use crate::commands::{emit, selected_depths};
 use crate::config::LabConfig;
 use crate::lab::theory::{self, Model};
-use crate::output::{TheoryReport, TheoryRow, TheoryVariant};
+use crate::output::{self, TheoryReport, TheoryRow, TheoryVariant};
 
 /// What `theory` reports and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,8 @@ pub struct TheoryOptions {
     pub depths: Vec<usize>,
     /// Written atomically; None: stdout.
     pub out: Option<PathBuf>,
+    /// `--max-memory`; the memory available is the limit either way.
+    pub max_memory: Option<u64>,
 }
 
 /// Theorem values beside the idealised Monte-Carlo, as pretty JSON.
@@ -26,6 +29,18 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         opts.trials
     );
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
+    let limit = budget::limit(opts.max_memory);
+    budget::check(&budget::theory(cfg.depth, opts.trials), limit).map_err(anyhow::Error::msg)?;
+    let work = budget::theory_work(cfg.depth, opts.trials, cfg.width);
+    anyhow::ensure!(
+        work <= budget::MAX_THEORY_WORK,
+        "refused: theory with depth {}, trials {}, width {} draws {work} samples, over the \
+         limit of {} (lower --trials, --depth or --width)",
+        cfg.depth,
+        opts.trials,
+        cfg.width,
+        budget::MAX_THEORY_WORK
+    );
     let model = Model::for_arch(cfg.arch, cfg.bn);
     let simulate =
         |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
@@ -52,7 +67,12 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
                         monte_carlo: measured[depth - 1],
                     }
                 }),
+                overflow: false,
             }
+        })
+        .map(|mut row: TheoryRow| {
+            row.overflow = output::has_non_finite(&row);
+            row
         })
         .collect();
     let report = TheoryReport {

@@ -1,7 +1,6 @@
 //! `shatterlab train`: one CIFAR-10 run, its records as JSON lines on stdout and in its run
 //! log. Ctrl-C ends the run between two steps with its `end` record; a second one kills.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +14,7 @@ use crate::train::cifar::Cifar;
 use crate::train::config::TrainConfig;
 use crate::train::datadir::{batches_dir, data_root};
 use crate::train::session::Session;
-use crate::train::trainer::{RunState, TrainEvent};
+use crate::train::trainer::RunState;
 
 /// A new run, or the continuation of a saved one.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,19 +37,26 @@ pub struct TrainOptions {
     pub runs_dir: PathBuf,
     /// Save a checkpoint at the end of every epoch.
     pub checkpoint: bool,
+    /// `--max-memory`; the memory available is the limit either way.
+    pub max_memory: Option<u64>,
 }
 
 /// One JSON line on stdout, flushed so a reader sees it at once.
 fn print_line<T: Serialize>(record: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, record)?;
-    out.write_all(b"\n")?;
-    Ok(out.flush()?)
+    let mut line = serde_json::to_vec(record)?;
+    line.push(b'\n');
+    crate::fsio::Stdout::open()?.write(&line)
 }
 
 /// Trains the run to its end, or until Ctrl-C.
 pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
-    let root = data_root(opts.data_dir.as_deref(), |k| std::env::var_os(k))?;
+    let limit = crate::budget::limit(opts.max_memory);
+    if let TrainStart::New(cfg) = &opts.start {
+        crate::budget::check(&crate::budget::train(cfg), limit).map_err(anyhow::Error::msg)?;
+    }
+    let root = data_root(opts.data_dir.as_deref(), "--data-dir", |k| {
+        std::env::var_os(k)
+    })?;
     let data = Arc::new(Cifar::load_dir(&batches_dir(&root))?);
     let device = device_for(opts.device)?;
     let mut session = match &opts.start {
@@ -59,6 +65,12 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
             Session::resume(checkpoint, *epochs, data, device, &opts.runs_dir)?
         }
     };
+    // A resumed run's settings are known only now, before its first (largest) allocation.
+    crate::budget::check(&crate::budget::train(session.trainer().config()), limit)
+        .map_err(anyhow::Error::msg)?;
+    if opts.checkpoint {
+        session.checkpoint_each_epoch();
+    }
     eprintln!("run log: {}", session.log_path().display());
     print_line(&session.header())?;
     let interrupted = interrupt_flag()?;
@@ -71,9 +83,6 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
         }
         for event in session.step().context("training step failed")? {
             print_line(&event)?;
-            if opts.checkpoint && matches!(event, TrainEvent::Epoch { .. }) {
-                session.checkpoint()?;
-            }
         }
     };
     let (end, logged) = session.end(state);

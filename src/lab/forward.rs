@@ -2,11 +2,19 @@
 //!
 //! The input is a scalar, so the tangent dh/dx can be carried beside h through every layer:
 //! one pass yields the gradient g_l(x_p) = v . dh_l/dx at every depth l. Values and tangents
-//! are stacked into one matrix per net so each layer costs a single (batched) matmul.
+//! are stacked into one matrix per net so each layer costs a single matmul per net.
+//!
+//! On the CPU each net keeps its own buffers and the nets are spread over the cores: one
+//! task per net draws the layer's weights, multiplies (single-threaded faer matmul, written into
+//! the reused buffer), rectifies and reads out while its rows are still in cache. Other
+//! devices run the same maths from candle ops on stacked (R, rows, width) tensors.
 
 use candle_core::{DType, Device, Tensor};
+use faer::{Accum, MatMut, MatRef, Par};
+use num_traits::Float;
 
 use crate::config::{Activation, Arch, BnGrad, Inputs, LabConfig, Precision};
+use crate::lab::bank::{NetWeights, Spill, WeightBank};
 use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
@@ -15,10 +23,21 @@ use rayon::prelude::*;
 /// Which implementation of the non-linear step to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKernel {
-    /// One fused pass on the CPU.
+    /// Per-net buffers and faer matmuls on the CPU, the rectifier in one pass.
     Fused,
     /// candle ops, on any device.
     Composed,
+}
+
+impl StepKernel {
+    /// The fast kernel the device can run.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            StepKernel::Fused
+        } else {
+            StepKernel::Composed
+        }
+    }
 }
 
 /// What one layer of all R nets produced.
@@ -34,7 +53,7 @@ pub struct LayerOutput {
     pub active: Vec<bool>,
     /// Pre-activation units per net at this layer.
     pub units: usize,
-    /// dh_l/dx at every point, (R x P x `tangent_width`): the readout's input.
+    /// dh_l/dx at every point, (R x P x `tangent_width`): the integrated readout's input.
     pub tangents: Vec<f64>,
     pub tangent_width: usize,
     /// The readout is mirrored ([v; -v], looks-linear) rather than isotropic Gaussian.
@@ -45,30 +64,29 @@ pub struct LayerOutput {
 pub struct ForwardEngine {
     shape: NetShape,
     rectify: Rectify,
-    kernel: StepKernel,
-    device: Device,
-    dtype: DType,
-    points: usize,
     grid: Vec<f64>,
     inputs: Inputs,
     seed: u64,
-    draws: Vec<ScalarNetDraw>,
-    /// (R, readout width, 1).
-    readout: Tensor,
-    /// h_l and its tangents, (R, (1 + K) P, width); None before layer 1.
-    state: Option<Tensor>,
+    nets: usize,
+    bank: WeightBank,
+    /// Hidden layers per net the bank keeps.
+    keep: usize,
+    spills: Vec<Spill>,
+    lanes: Lanes,
     depth: usize,
+}
+
+/// Where the nets' rows live between layers.
+enum Lanes {
+    F64(Vec<HostNet<f64>>),
+    F32(Vec<HostNet<f32>>),
+    Candle(CandleNets),
 }
 
 impl ForwardEngine {
     /// Draws the readout and first layer of every net; computes nothing yet.
     pub fn new(cfg: &LabConfig, device: Device) -> anyhow::Result<Self> {
-        let kernel = if device.is_cpu() {
-            StepKernel::Fused
-        } else {
-            StepKernel::Composed
-        };
-        Self::with_kernel(cfg, device, kernel)
+        Self::with_kernel(cfg, device.clone(), StepKernel::for_device(&device))
     }
 
     /// As `new`, with the non-linear step's implementation chosen by the caller.
@@ -77,26 +95,49 @@ impl ForwardEngine {
         device: Device,
         kernel: StepKernel,
     ) -> anyhow::Result<Self> {
+        Self::with_bank(cfg, device, kernel, WeightBank::new(0))
+    }
+
+    /// As `with_kernel`, taking weights from (and drawing new ones into) `bank`; get it back
+    /// with `into_bank`.
+    pub fn with_bank(
+        cfg: &LabConfig,
+        device: Device,
+        kernel: StepKernel,
+        mut bank: WeightBank,
+    ) -> anyhow::Result<Self> {
         cfg.validate()?;
         let shape = NetShape::from_config(cfg);
-        let draws: Vec<ScalarNetDraw> = (0..cfg.nets as u64)
-            .into_par_iter()
-            .map(|i| ScalarNetDraw::new(shape, cfg.seed, i))
-            .collect();
-        let dtype = match cfg.dtype {
-            Precision::F64 => DType::F64,
-            Precision::F32 => DType::F32,
+        let (keep, nets) = bank.prepare(cfg);
+        let lanes = match (kernel, cfg.dtype) {
+            (StepKernel::Fused, _) if !device.is_cpu() => {
+                anyhow::bail!("the fused kernel runs on the CPU only")
+            }
+            (StepKernel::Fused, Precision::F64) => Lanes::F64(HostNet::for_nets(cfg)),
+            (StepKernel::Fused, Precision::F32) => Lanes::F32(HostNet::for_nets(cfg)),
+            (StepKernel::Composed, dtype) => {
+                let dtype = match dtype {
+                    Precision::F64 => DType::F64,
+                    Precision::F32 => DType::F32,
+                };
+                let readout: Vec<f64> = nets
+                    .iter()
+                    .flat_map(|n| n.draw.readout.iter().copied())
+                    .collect();
+                let readout = host_tensor(
+                    readout,
+                    (cfg.nets, shape.readout_width(), 1),
+                    dtype,
+                    &device,
+                )?;
+                Lanes::Candle(CandleNets {
+                    device,
+                    dtype,
+                    readout,
+                    state: None,
+                })
+            }
         };
-        let readout: Vec<f64> = draws
-            .iter()
-            .flat_map(|d| d.readout.iter().copied())
-            .collect();
-        let readout = host_tensor(
-            readout,
-            (cfg.nets, shape.readout_width(), 1),
-            dtype,
-            &device,
-        )?;
         Ok(Self {
             shape,
             rectify: Rectify {
@@ -106,161 +147,477 @@ impl ForwardEngine {
                 through_stats: cfg.bn_grad == BnGrad::Through,
                 crelu: cfg.act == Activation::Crelu,
             },
-            kernel,
-            device,
-            dtype,
-            points: cfg.points,
             grid: cfg.grid(),
             inputs: cfg.inputs,
             seed: cfg.seed,
-            draws,
-            readout,
-            state: None,
+            nets: cfg.nets,
+            bank,
+            keep,
+            spills: (0..cfg.nets).map(|_| Spill::default()).collect(),
+            lanes,
             depth: 0,
         })
     }
 
-    fn rectify(&self, z: &Tensor, batch_norm: bool) -> candle_core::Result<Tensor> {
-        let op = Rectify {
-            batch_norm,
-            ..self.rectify
-        };
-        match self.kernel {
-            StepKernel::Fused => op.fused(z),
-            StepKernel::Composed => op.composed(z),
-        }
-    }
-
-    /// Layer 1's pre-activations: on the grid z = w x + b with tangents dz/dx = w along each
-    /// direction; with independent inputs, see [`inputs`].
-    fn first_pre_activation(&self) -> anyhow::Result<Tensor> {
-        let (p, k) = (self.points, self.rectify.directions);
-        let n = match self.inputs {
-            Inputs::Grid => self.shape.width,
-            Inputs::Independent => inputs::linear_width(&self.shape),
-        };
-        let rows = (1 + k) * p;
-        let mut z = vec![0.0; self.draws.len() * rows * n];
-        z.par_chunks_mut(rows * n)
-            .zip(&self.draws)
-            .enumerate()
-            .for_each(|(net, (block, draw))| {
-                let (values, tangents) = block.split_at_mut(p * n);
-                let independent = (self.inputs == Inputs::Independent)
-                    .then(|| inputs::first_layer(&self.shape, self.seed, net as u64, p));
-                let tangent = match &independent {
-                    Some(layer) => {
-                        values.copy_from_slice(&layer.values);
-                        &layer.tangent
-                    }
-                    None => {
-                        for (row, &x) in values.chunks_exact_mut(n).zip(&self.grid) {
-                            for ((zj, &w), &b) in
-                                row.iter_mut().zip(&draw.first_w).zip(&draw.first_b)
-                            {
-                                *zj = w * x + b;
-                            }
-                        }
-                        &draw.first_w
-                    }
-                };
-                for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
-                    // With one direction every point moves; with P, direction i / P moves
-                    // point i / P only (a block of the identity seed).
-                    let (dir, point) = (i / p, i % p);
-                    if k == 1 || dir == point {
-                        row.copy_from_slice(tangent);
-                    }
-                }
-            });
-        host_tensor(z, (self.draws.len(), rows, n), self.dtype, &self.device)
-    }
-
-    /// Draws the next hidden layer of every net as one (R, fan_in, fan_out) tensor.
-    fn next_hidden(&mut self) -> anyhow::Result<Tensor> {
-        let (fan_in, fan_out) = self.shape.hidden_shape();
-        let layers: Vec<Vec<f64>> = self.draws.par_iter_mut().map(|d| d.next_hidden()).collect();
-        let flat: Vec<f64> = layers.into_iter().flatten().collect();
-        host_tensor(
-            flat,
-            (self.draws.len(), fan_in, fan_out),
-            self.dtype,
-            &self.device,
-        )
+    /// The bank, with every layer drawn so far.
+    pub fn into_bank(self) -> WeightBank {
+        self.bank
     }
 
     /// Computes the next layer of every net and returns its gradients and activity.
     pub fn step(&mut self) -> anyhow::Result<LayerOutput> {
+        let layer = Layer {
+            shape: self.shape,
+            rectify: self.rectify,
+            grid: &self.grid,
+            inputs: self.inputs,
+            seed: self.seed,
+            index: self.depth,
+            keep: self.keep,
+            // Few nets cannot keep every core busy: let each matmul split instead.
+            parallelism: if self.nets < rayon::current_num_threads() {
+                Par::rayon(rayon::current_num_threads())
+            } else {
+                Par::Seq
+            },
+        };
+        let nets = self.bank.prepare_nets(self.nets);
+        let out = match &mut self.lanes {
+            Lanes::F64(lanes) => layer.host(lanes, nets, &mut self.spills),
+            Lanes::F32(lanes) => layer.host(lanes, nets, &mut self.spills),
+            Lanes::Candle(candle) => candle.step(&layer, nets, &mut self.spills)?,
+        };
+        self.depth += 1;
+        Ok(out)
+    }
+}
+
+/// What every net does at one depth.
+struct Layer<'a> {
+    shape: NetShape,
+    rectify: Rectify,
+    grid: &'a [f64],
+    inputs: Inputs,
+    seed: u64,
+    /// 0 for layer 1.
+    index: usize,
+    keep: usize,
+    parallelism: Par,
+}
+
+impl Layer<'_> {
+    fn points(&self) -> usize {
+        self.rectify.points
+    }
+
+    fn rows(&self) -> usize {
+        (1 + self.rectify.directions) * self.points()
+    }
+
+    fn rectify(&self) -> Rectify {
+        Rectify {
+            // Layer 1 is never normalised.
+            batch_norm: self.rectify.batch_norm && self.index > 0,
+            ..self.rectify
+        }
+    }
+
+    /// With independent inputs a resnet's stream starts at layer 1's linear output z (its
+    /// signs only report activity); otherwise layer 1 is rectified.
+    fn linear_stream(&self) -> bool {
+        self.inputs == Inputs::Independent && inputs::linear_stream(&self.shape)
+    }
+
+    /// Layer 1's pre-activations with their tangents along each direction,
+    /// ((1 + K) P x width) into `z`: on the grid z = w x + b, dz/dx = w; with independent
+    /// inputs, see [`inputs`].
+    fn first_pre_activation<T: Element>(&self, draw: &ScalarNetDraw, net: usize, z: &mut Vec<T>) {
+        let (p, k) = (self.points(), self.rectify.directions);
+        let independent = (self.inputs == Inputs::Independent)
+            .then(|| inputs::first_layer(&self.shape, self.seed, net as u64, p));
+        let n = independent
+            .as_ref()
+            .map_or(self.shape.width, |l| l.tangent.len());
+        z.clear();
+        z.resize((1 + k) * p * n, T::zero());
+        let (values, tangents) = z.split_at_mut(p * n);
+        let tangent = match &independent {
+            Some(layer) => {
+                values
+                    .iter_mut()
+                    .zip(&layer.values)
+                    .for_each(|(z, &v)| *z = T::of(v));
+                &layer.tangent
+            }
+            None => {
+                let bias = self.shape.first_bias;
+                for (row, &x) in values.chunks_exact_mut(n).zip(self.grid) {
+                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
+                        *zj = T::of(if bias { w * x + b } else { w * x });
+                    }
+                }
+                &draw.first_w
+            }
+        };
+        for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
+            // With one direction every point moves; with P, direction i / P moves point
+            // i / P only (a block of the identity seed).
+            let (dir, point) = (i / p, i % p);
+            if k == 1 || dir == point {
+                row.iter_mut()
+                    .zip(tangent)
+                    .for_each(|(r, &w)| *r = T::of(w));
+            }
+        }
+    }
+
+    /// Row of point i's own tangent: block 1 with one direction, the diagonal of the P x P
+    /// blocks with P.
+    fn own_tangent_row(&self, point: usize) -> usize {
+        let p = self.points();
+        if self.rectify.directions == 1 {
+            p + point
+        } else {
+            (1 + point) * p + point
+        }
+    }
+
+    /// One depth of every net on the host, the nets spread over the cores.
+    fn host<T: Element>(
+        &self,
+        lanes: &mut [HostNet<T>],
+        nets: &mut [NetWeights],
+        spills: &mut [Spill],
+    ) -> LayerOutput {
+        let parts: Vec<NetLayer> = lanes
+            .par_iter_mut()
+            .zip(nets)
+            .zip(spills)
+            .enumerate()
+            .map(|(index, ((lane, weights), spill))| lane.step(self, index, weights, spill))
+            .collect();
+        let units = parts.first().map_or(0, |p| p.units);
+        let mut out = LayerOutput {
+            depth: self.index + 1,
+            values: Vec::with_capacity(parts.len() * self.points()),
+            grads: Vec::with_capacity(parts.len() * self.points()),
+            active: Vec::with_capacity(parts.len() * self.points() * units),
+            units,
+            tangents: Vec::with_capacity(parts.len() * self.points() * self.shape.readout_width()),
+            tangent_width: self.shape.readout_width(),
+            mirrored_readout: self.shape.mirrored_readout(),
+        };
+        for part in parts {
+            out.values.extend(part.values);
+            out.grads.extend(part.grads);
+            out.active.extend(part.active);
+            out.tangents.extend(part.tangents);
+        }
+        out
+    }
+
+    /// Values f(x_p) and gradients g(x_p) of one net from f = h v on every row.
+    fn read_out(&self, f: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let p = self.points();
+        let values = f[..p].to_vec();
+        let grads = if self.rectify.directions == 1 {
+            f[p..2 * p].to_vec()
+        } else {
+            (0..p).map(|i| f[(1 + i) * p + i]).collect()
+        };
+        (values, grads)
+    }
+}
+
+/// One net's part of a layer's output.
+struct NetLayer {
+    values: Vec<f64>,
+    grads: Vec<f64>,
+    active: Vec<bool>,
+    units: usize,
+    /// Each point's own tangent row (points x readout width).
+    tangents: Vec<f64>,
+}
+
+/// f32 or f64, the dtypes the host path runs in.
+trait Element: Float + faer::traits::RealField + Send + Sync + 'static {
+    fn of(v: f64) -> Self;
+    /// A hidden layer's weights in this type: borrowed as drawn for f64, else converted.
+    fn weights<'a>(drawn: &'a [f64], buffer: &'a mut Vec<Self>) -> &'a [Self];
+}
+
+impl Element for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+
+    fn weights<'a>(drawn: &'a [f64], _: &'a mut Vec<Self>) -> &'a [Self] {
+        drawn
+    }
+}
+
+impl Element for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+
+    fn weights<'a>(drawn: &'a [f64], buffer: &'a mut Vec<Self>) -> &'a [Self] {
+        buffer.clear();
+        buffer.extend(drawn.iter().map(|&v| v as f32));
+        buffer
+    }
+}
+
+/// One net's rows on the host, in buffers reused from layer to layer.
+struct HostNet<T> {
+    /// h_l and its tangents, ((1 + K) P x readout width).
+    state: Vec<T>,
+    /// Pre-activations (feedforward) or the residual branch's rectified input.
+    work: Vec<T>,
+    /// The rectifier's normalised values and column statistics.
+    scratch: Vec<T>,
+    readout: Vec<T>,
+    /// f = h v on every row.
+    f: Vec<T>,
+    /// Hidden weights converted to T (f32 only).
+    weights: Vec<T>,
+}
+
+impl<T: Element> HostNet<T> {
+    fn for_nets(cfg: &LabConfig) -> Vec<Self> {
+        (0..cfg.nets)
+            .map(|_| Self {
+                state: Vec::new(),
+                work: Vec::new(),
+                scratch: Vec::new(),
+                readout: Vec::new(),
+                f: Vec::new(),
+                weights: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn step(
+        &mut self,
+        layer: &Layer,
+        index: usize,
+        net: &mut NetWeights,
+        spill: &mut Spill,
+    ) -> NetLayer {
+        let rows = layer.rows();
+        let rectify = layer.rectify();
+        let width = layer.shape.width;
+        let post_is_state = if layer.index == 0 {
+            self.readout.clear();
+            self.readout
+                .extend(net.draw.readout.iter().map(|&v| T::of(v)));
+            layer.first_pre_activation(&net.draw, index, &mut self.work);
+            if layer.linear_stream() {
+                self.state.clone_from(&self.work);
+                false
+            } else {
+                resize(&mut self.state, rows * layer.shape.first_output_width());
+                rectify.host(&self.work, &mut self.state, width, &mut self.scratch);
+                true
+            }
+        } else {
+            let (fan_in, fan_out) = layer.shape.hidden_shape();
+            let drawn = net.layer(layer.index - 1, layer.keep, spill);
+            let w = T::weights(drawn, &mut self.weights);
+            match layer.shape.arch {
+                Arch::Ff => {
+                    resize(&mut self.work, rows * fan_out);
+                    matmul(
+                        &self.state,
+                        w,
+                        &mut self.work,
+                        (rows, fan_in, fan_out),
+                        None,
+                        layer.parallelism,
+                    );
+                    rectify.host(&self.work, &mut self.state, fan_out, &mut self.scratch);
+                    true
+                }
+                Arch::Res => {
+                    // h + β act(BN(h)) W, the sum accumulated by the matmul itself.
+                    resize(&mut self.work, rows * fan_in);
+                    rectify.host(&self.state, &mut self.work, fan_out, &mut self.scratch);
+                    let beta = T::of(layer.shape.beta);
+                    matmul(
+                        &self.work,
+                        w,
+                        &mut self.state,
+                        (rows, fan_in, fan_out),
+                        Some(beta),
+                        layer.parallelism,
+                    );
+                    false
+                }
+            }
+        };
+        let state_width = layer.shape.readout_width();
+        resize(&mut self.f, rows);
+        matmul(
+            &self.state,
+            &self.readout,
+            &mut self.f,
+            (rows, state_width, 1),
+            None,
+            Par::Seq,
+        );
+        let f: Vec<f64> = self
+            .f
+            .iter()
+            .map(|v| v.to_f64().unwrap_or(f64::NAN))
+            .collect();
+        let (values, grads) = layer.read_out(&f);
+        // The first `units` columns of the rectifier's output are relu(y): positive exactly
+        // where the unit is active. A linear stream's layer 1 has every column's sign.
+        let post = if post_is_state {
+            &self.state
+        } else {
+            &self.work
+        };
+        let post_width = post.len() / rows;
+        let units = if layer.index == 0 && layer.linear_stream() {
+            post_width
+        } else {
+            post_width / layer.rectify.multiplier()
+        };
+        let active = post[..layer.points() * post_width]
+            .chunks_exact(post_width)
+            .flat_map(|row| row[..units].iter().map(|&v| v > T::zero()))
+            .collect();
+        let tangents = (0..layer.points())
+            .flat_map(|i| {
+                let row = layer.own_tangent_row(i) * state_width;
+                self.state[row..row + state_width]
+                    .iter()
+                    .map(|v| v.to_f64().unwrap_or(f64::NAN))
+            })
+            .collect();
+        NetLayer {
+            values,
+            grads,
+            active,
+            units,
+            tangents,
+        }
+    }
+}
+
+fn resize<T: Element>(buffer: &mut Vec<T>, len: usize) {
+    buffer.resize(len, T::zero());
+}
+
+/// c = a b for row-major a (m x k), b (k x n), c (m x n); with `accumulate` = Some(β),
+/// c += β a b instead. faer's kernels use AVX-512 where the CPU has it.
+fn matmul<T: Element>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    (m, k, n): (usize, usize, usize),
+    accumulate: Option<T>,
+    par: Par,
+) {
+    let a = MatRef::from_row_major_slice(&a[..m * k], m, k);
+    let b = MatRef::from_row_major_slice(&b[..k * n], k, n);
+    let c = MatMut::from_row_major_slice_mut(&mut c[..m * n], m, n);
+    match accumulate {
+        Some(beta) => faer::linalg::matmul::matmul(c, Accum::Add, a, b, beta, par),
+        None => faer::linalg::matmul::matmul(c, Accum::Replace, a, b, T::one(), par),
+    }
+}
+
+/// The nets' rows as candle tensors, for devices other than the CPU.
+struct CandleNets {
+    device: Device,
+    dtype: DType,
+    /// (R, readout width, 1).
+    readout: Tensor,
+    /// h_l and its tangents, (R, (1 + K) P, width); None before layer 1.
+    state: Option<Tensor>,
+}
+
+impl CandleNets {
+    fn step(
+        &mut self,
+        layer: &Layer,
+        nets: &mut [NetWeights],
+        spills: &mut [Spill],
+    ) -> anyhow::Result<LayerOutput> {
+        let rectify = layer.rectify();
         let (state, post) = match self.state.take() {
             None => {
-                let z = self.first_pre_activation()?;
-                let post = self.rectify(&z, false)?;
-                // With independent inputs a resnet's stream starts at the linear layer (its
-                // rectified copy only reports activity).
-                let linear =
-                    self.inputs == Inputs::Independent && inputs::linear_stream(&self.shape);
-                (if linear { z } else { post.clone() }, post)
+                let rows = layer.rows();
+                let mut z = Vec::new();
+                let mut all = Vec::with_capacity(nets.len() * rows * layer.shape.width);
+                for (index, net) in nets.iter().enumerate() {
+                    layer.first_pre_activation(&net.draw, index, &mut z);
+                    all.extend_from_slice(&z);
+                }
+                let shape = (nets.len(), rows, z.len() / rows);
+                let z = host_tensor(all, shape, self.dtype, &self.device)?;
+                let post = rectify.composed(&z)?;
+                if layer.linear_stream() {
+                    (z, post)
+                } else {
+                    (post.clone(), post)
+                }
             }
             Some(h) => {
-                let w = self.next_hidden()?;
-                match self.shape.arch {
+                let (fan_in, fan_out) = layer.shape.hidden_shape();
+                let mut flat = Vec::with_capacity(nets.len() * fan_in * fan_out);
+                for (net, spill) in nets.iter_mut().zip(spills) {
+                    flat.extend_from_slice(net.layer(layer.index - 1, layer.keep, spill));
+                }
+                let w = host_tensor(
+                    flat,
+                    (nets.len(), fan_in, fan_out),
+                    self.dtype,
+                    &self.device,
+                )?;
+                match layer.shape.arch {
                     Arch::Ff => {
-                        let post = self.rectify(&h.matmul(&w)?, self.rectify.batch_norm)?;
+                        let post = rectify.composed(&h.matmul(&w)?)?;
                         (post.clone(), post)
                     }
                     Arch::Res => {
-                        let post = self.rectify(&h, self.rectify.batch_norm)?;
-                        ((h + post.matmul(&w)?)?, post)
+                        let post = rectify.composed(&h)?;
+                        let branch = (post.matmul(&w)? * layer.shape.beta)?;
+                        ((h + branch)?, post)
                     }
                 }
             }
         };
-        self.depth += 1;
-        let out = self.read_out(&state, &post)?;
-        self.state = Some(state);
-        Ok(out)
-    }
-
-    fn read_out(&self, state: &Tensor, post: &Tensor) -> anyhow::Result<LayerOutput> {
-        let (nets, p, k) = (self.draws.len(), self.points, self.rectify.directions);
-        let rows = (1 + k) * p;
         let f = to_host(&state.matmul(&self.readout)?)?;
-        let mut values = Vec::with_capacity(nets * p);
-        let mut grads = Vec::with_capacity(nets * p);
+        let (p, rows) = (layer.points(), layer.rows());
+        let mut values = Vec::with_capacity(nets.len() * p);
+        let mut grads = Vec::with_capacity(nets.len() * p);
         for net in f.chunks_exact(rows) {
-            values.extend_from_slice(&net[..p]);
-            if k == 1 {
-                grads.extend_from_slice(&net[p..2 * p]);
-            } else {
-                grads.extend((0..p).map(|i| net[(1 + i) * p + i]));
-            }
+            let (v, g) = layer.read_out(net);
+            values.extend(v);
+            grads.extend(g);
         }
         // The first `units` columns of the rectifier's output are relu(y): positive exactly
         // where the unit is active.
-        let units = post.dim(2)? / self.rectify_multiplier();
+        let units = post.dim(2)? / layer.rectify.multiplier();
         let signs = to_host(&post.narrow(1, 0, p)?.narrow(2, 0, units)?)?;
-        // Each point's own tangent row: block 1 with one direction, the diagonal of the
-        // P x P blocks with P.
-        let own_rows = if k == 1 {
-            state.narrow(1, p, p)?
-        } else {
-            let rows: Vec<u32> = (0..p).map(|i| ((1 + i) * p + i) as u32).collect();
-            state.index_select(&Tensor::new(rows, &self.device)?, 1)?
-        };
+        let own_rows: Vec<u32> = (0..p).map(|i| layer.own_tangent_row(i) as u32).collect();
+        let own_rows = Tensor::new(own_rows, &self.device)?;
+        let tangents = to_host(&state.index_select(&own_rows, 1)?)?;
+        let tangent_width = state.dim(2)?;
+        self.state = Some(state);
         Ok(LayerOutput {
-            depth: self.depth,
+            depth: layer.index + 1,
             values,
             grads,
             active: signs.into_iter().map(|v| v > 0.0).collect(),
             units,
-            tangents: to_host(&own_rows)?,
-            tangent_width: state.dim(2)?,
-            mirrored_readout: self.shape.mirrored_readout(),
+            tangents,
+            tangent_width,
+            mirrored_readout: layer.shape.mirrored_readout(),
         })
-    }
-
-    fn rectify_multiplier(&self) -> usize {
-        if self.rectify.crelu { 2 } else { 1 }
     }
 }
 

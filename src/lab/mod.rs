@@ -1,6 +1,7 @@
 //! The 1-D shattering experiment: gradients, their statistics and the theory they are
 //! compared against.
 
+pub mod bank;
 pub mod forward;
 pub mod inputs;
 pub mod readout;

@@ -6,13 +6,14 @@
 //! when the Jacobian is diagonal, K = P when batch statistics are differentiated). The
 //! output has C * m columns, m = 2 for CReLU ([relu(y) | relu(-y)]).
 //!
-//! Two implementations of the same maths: `fused` is one pass over memory on the CPU (the
-//! hot path of every sweep), `composed` is built from candle ops and so runs on any device;
-//! tests hold them equal.
+//! Two implementations of the same maths: `host` works on one net's rows in place of the
+//! CPU engine's reused buffers (the hot path of every sweep), `composed` is built from candle
+//! ops and so runs on any device; tests hold them equal.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{Result, Tensor};
 use num_traits::Float;
-use rayon::prelude::*;
+
+use crate::config::Activation;
 
 /// Added to the batch variance before the square root, as in common BN layers.
 pub const BN_EPS: f64 = 1e-5;
@@ -33,13 +34,14 @@ pub struct Rectify {
 }
 
 impl Rectify {
-    fn multiplier(&self) -> usize {
-        if self.crelu { 2 } else { 1 }
-    }
-
-    /// The fused CPU kernel (errors on other devices).
-    pub fn fused(&self, z: &Tensor) -> Result<Tensor> {
-        z.apply_op1_no_bwd(self)
+    /// Output units per input unit: the one CReLU factor, `Activation::multiplier`.
+    pub(crate) fn multiplier(&self) -> usize {
+        let act = if self.crelu {
+            Activation::Crelu
+        } else {
+            Activation::Relu
+        };
+        act.multiplier()
     }
 
     /// The same maths from candle ops, for every device.
@@ -84,118 +86,122 @@ impl Rectify {
         Tensor::cat(&[values, tangents], 1)
     }
 
-    /// One net's block: `z` is ((1 + K) P x c), `out` ((1 + K) P x c m).
-    fn net_block<T: WithDType + Float>(&self, z: &[T], out: &mut [T], c: usize) {
+    /// One net's block on the host: `z` is ((1 + K) P x c), `out` ((1 + K) P x c m).
+    /// `y` is scratch for the normalised values, kept by the caller so that no layer
+    /// allocates. Every inner loop runs along a row without branches, so it vectorises.
+    pub fn host<T: Float>(&self, z: &[T], out: &mut [T], c: usize, y: &mut Vec<T>) {
         let (p, m) = (self.points, self.multiplier());
         let oc = c * m;
         let zero = T::zero();
-        let n = T::from_f64(p as f64);
+        let n = T::from(p).unwrap_or(T::one());
         let (values, tangents) = z.split_at(p * c);
         let (out_values, out_tangents) = out.split_at_mut(p * oc);
 
-        let mut mean = vec![zero; c];
-        let mut inv_std = vec![T::one(); c];
+        // Per-column mean, 1 / std and the two tangent corrections, in one buffer.
+        y.clear();
+        y.resize(p * c + 4 * c, zero);
+        let (y, columns) = y.split_at_mut(p * c);
+        let (mean, rest) = columns.split_at_mut(c);
+        let (inv_std, rest) = rest.split_at_mut(c);
+        let (mean_dz, mean_y_dz) = rest.split_at_mut(c);
         if self.batch_norm {
             for row in values.chunks_exact(c) {
-                mean.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                mean.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
             }
-            mean.iter_mut().for_each(|s| *s /= n);
-            let mut var = vec![zero; c];
+            mean.iter_mut().for_each(|s| *s = *s / n);
+            inv_std.fill(zero);
             for row in values.chunks_exact(c) {
-                for ((s, &v), &mu) in var.iter_mut().zip(row).zip(&mean) {
-                    *s += (v - mu) * (v - mu);
+                for ((s, &v), &mu) in inv_std.iter_mut().zip(row).zip(mean.iter()) {
+                    *s = *s + (v - mu) * (v - mu);
                 }
             }
-            for (inv, v) in inv_std.iter_mut().zip(var) {
-                *inv = (v / n + T::from_f64(BN_EPS)).sqrt().recip();
+            let eps = T::from(BN_EPS).unwrap_or(zero);
+            for s in inv_std.iter_mut() {
+                *s = (*s / n + eps).sqrt().recip();
             }
+        } else {
+            inv_std.fill(T::one());
         }
         // Normalised values y, kept for the tangents' masks.
-        let mut y = vec![zero; p * c];
-        for (y_row, row) in y.chunks_exact_mut(c).zip(values.chunks_exact(c)) {
-            for (j, (yv, &v)) in y_row.iter_mut().zip(row).enumerate() {
-                *yv = (v - mean[j]) * inv_std[j];
+        for ((y_row, row), o_row) in y
+            .chunks_exact_mut(c)
+            .zip(values.chunks_exact(c))
+            .zip(out_values.chunks_exact_mut(oc))
+        {
+            for (((yv, &v), &mu), &inv) in y_row
+                .iter_mut()
+                .zip(row)
+                .zip(mean.iter())
+                .zip(inv_std.iter())
+            {
+                *yv = (v - mu) * inv;
             }
-        }
-        for (o_row, y_row) in out_values.chunks_exact_mut(oc).zip(y.chunks_exact(c)) {
-            for (j, &v) in y_row.iter().enumerate() {
-                o_row[j] = if v > zero { v } else { zero };
-                if m == 2 {
-                    o_row[c + j] = if v < zero { -v } else { zero };
-                }
-            }
+            let (on, off) = o_row.split_at_mut(c);
+            on.iter_mut()
+                .zip(y_row.iter())
+                .for_each(|(o, &v)| *o = v.max(zero));
+            off.iter_mut()
+                .zip(y_row.iter())
+                .for_each(|(o, &v)| *o = (-v).max(zero));
         }
         let through = self.batch_norm && self.through_stats;
-        let mut mean_dz = vec![zero; c];
-        let mut mean_y_dz = vec![zero; c];
         for (dz_block, o_block) in tangents
             .chunks_exact(p * c)
             .zip(out_tangents.chunks_exact_mut(p * oc))
         {
             if through {
-                mean_dz.iter_mut().for_each(|v| *v = zero);
-                mean_y_dz.iter_mut().for_each(|v| *v = zero);
+                mean_dz.fill(zero);
+                mean_y_dz.fill(zero);
                 for (dz_row, y_row) in dz_block.chunks_exact(c).zip(y.chunks_exact(c)) {
-                    for j in 0..c {
-                        mean_dz[j] += dz_row[j];
-                        mean_y_dz[j] += y_row[j] * dz_row[j];
+                    for (((s, sy), &dz), &v) in mean_dz
+                        .iter_mut()
+                        .zip(mean_y_dz.iter_mut())
+                        .zip(dz_row)
+                        .zip(y_row)
+                    {
+                        *s = *s + dz;
+                        *sy = *sy + v * dz;
                     }
                 }
-                mean_dz.iter_mut().for_each(|v| *v /= n);
-                mean_y_dz.iter_mut().for_each(|v| *v /= n);
+                mean_dz.iter_mut().for_each(|v| *v = *v / n);
+                mean_y_dz.iter_mut().for_each(|v| *v = *v / n);
             }
             for ((dz_row, y_row), o_row) in dz_block
                 .chunks_exact(c)
                 .zip(y.chunks_exact(c))
                 .zip(o_block.chunks_exact_mut(oc))
             {
-                for j in 0..c {
-                    let mut dy = dz_row[j];
+                let (on, off) = o_row.split_at_mut(c);
+                // dy = (dz - E[dz] - y E[y dz]) / std through the statistics, dz / std frozen.
+                let dy = |dz: T, v: T, inv: T, md: T, myd: T| {
                     if through {
-                        dy = dy - mean_dz[j] - y_row[j] * mean_y_dz[j];
+                        (dz - md - v * myd) * inv
+                    } else {
+                        dz * inv
                     }
-                    dy *= inv_std[j];
-                    let v = y_row[j];
-                    o_row[j] = if v > zero { dy } else { zero };
-                    if m == 2 {
-                        o_row[c + j] = if v < zero { -dy } else { zero };
-                    }
+                };
+                let columns = || {
+                    dz_row
+                        .iter()
+                        .zip(y_row)
+                        .zip(inv_std.iter())
+                        .zip(mean_dz.iter().zip(mean_y_dz.iter()))
+                };
+                for (o, (((&dz, &v), &inv), (&md, &myd))) in on.iter_mut().zip(columns()) {
+                    *o = if v > zero {
+                        dy(dz, v, inv, md, myd)
+                    } else {
+                        zero
+                    };
+                }
+                for (o, (((&dz, &v), &inv), (&md, &myd))) in off.iter_mut().zip(columns()) {
+                    *o = if v < zero {
+                        -dy(dz, v, inv, md, myd)
+                    } else {
+                        zero
+                    };
                 }
             }
-        }
-    }
-
-    fn run<T: WithDType + Float>(&self, z: &[T], layout: &Layout) -> Result<(Vec<T>, Shape)> {
-        let (nets, rows, c) = layout.shape().dims3()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("rectify: input must be contiguous")
-        };
-        let z = &z[start..end];
-        let oc = c * self.multiplier();
-        let mut out = vec![T::zero(); nets * rows * oc];
-        out.par_chunks_mut(rows * oc)
-            .zip(z.par_chunks(rows * c))
-            .for_each(|(o, zi)| self.net_block(zi, o, c));
-        Ok((out, Shape::from((nets, rows, oc))))
-    }
-}
-
-impl CustomOp1 for Rectify {
-    fn name(&self) -> &'static str {
-        "shatterlab-rectify"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        match storage {
-            CpuStorage::F64(z) => {
-                let (out, shape) = self.run(z, layout)?;
-                Ok((CpuStorage::F64(out), shape))
-            }
-            CpuStorage::F32(z) => {
-                let (out, shape) = self.run(z, layout)?;
-                Ok((CpuStorage::F32(out), shape))
-            }
-            _ => candle_core::bail!("rectify: only f32 and f64 are supported"),
         }
     }
 }

@@ -5,6 +5,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 /// Largest ACF lag reported.
 pub const MAX_LAG: usize = 32;
@@ -109,51 +110,88 @@ pub const FRACTION_BINS: usize = 10;
 pub fn activity(active: &[bool], points: usize, units: usize) -> Activity {
     let unit_count = active.len() / points;
     let run_bins = usize::BITS as usize - points.leading_zeros() as usize;
-    let mut fraction_histogram = vec![0; FRACTION_BINS];
-    let mut run_histogram = vec![0; run_bins];
-    let (mut on_total, mut runs_total, mut saturated) = (0usize, 0usize, 0usize);
-    let mut fraction_sum = 0.0;
-    let run_bin = |run: usize| (usize::BITS - 1 - run.leading_zeros()) as usize;
-    let mut on = vec![0usize; units];
-    let mut run = vec![0usize; units];
-    for net in active.chunks_exact(points * units) {
-        on.iter_mut().for_each(|v| *v = 0);
-        run.iter_mut().for_each(|v| *v = 0);
+    // Nets are counted apart, in parallel, then summed.
+    let counts = active
+        .par_chunks_exact(points * units)
+        .map(|net| UnitCounts::of_net(net, points, units, run_bins))
+        .reduce(|| UnitCounts::new(run_bins), UnitCounts::add);
+    Activity {
+        // Integer sums: the same for any split of the nets over the cores.
+        active_fraction: counts.on as f64 / (points * unit_count) as f64,
+        saturated_fraction: counts.saturated as f64 / unit_count as f64,
+        mean_run_length: if counts.runs == 0 {
+            0.0
+        } else {
+            counts.on as f64 / counts.runs as f64
+        },
+        fraction_histogram: counts.fraction_histogram,
+        run_histogram: counts.run_histogram,
+    }
+}
+
+/// Sums behind `Activity` over some nets.
+struct UnitCounts {
+    on: usize,
+    runs: usize,
+    saturated: usize,
+    fraction_histogram: Vec<usize>,
+    run_histogram: Vec<usize>,
+}
+
+impl UnitCounts {
+    fn new(run_bins: usize) -> Self {
+        Self {
+            on: 0,
+            runs: 0,
+            saturated: 0,
+            fraction_histogram: vec![0; FRACTION_BINS],
+            run_histogram: vec![0; run_bins],
+        }
+    }
+
+    fn add(mut self, other: Self) -> Self {
+        self.on += other.on;
+        self.runs += other.runs;
+        self.saturated += other.saturated;
+        for (a, b) in [
+            (&mut self.fraction_histogram, &other.fraction_histogram),
+            (&mut self.run_histogram, &other.run_histogram),
+        ] {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
+        self
+    }
+
+    /// One net's signs, (points x units).
+    fn of_net(net: &[bool], points: usize, units: usize, run_bins: usize) -> Self {
+        let mut counts = Self::new(run_bins);
+        let run_bin = |run: usize| (usize::BITS - 1 - run.leading_zeros()) as usize;
+        let mut on = vec![0usize; units];
+        let mut run = vec![0usize; units];
         // Point-major rows: walk memory in order, one running count per unit. Branch-free:
         // in shattered layers activity flips at random, which defeats branch prediction.
         for row in net.chunks_exact(units) {
             for ((&a, on), run) in row.iter().zip(on.iter_mut()).zip(run.iter_mut()) {
                 let a = usize::from(a);
                 let ended = (1 - a) * usize::from(*run > 0);
-                run_histogram[run_bin(*run | 1)] += ended;
-                runs_total += ended;
+                counts.run_histogram[run_bin(*run | 1)] += ended;
+                counts.runs += ended;
                 *on += a;
                 *run = (*run + 1) * a;
             }
         }
         for (&on, &run) in on.iter().zip(&run) {
             if run > 0 {
-                run_histogram[run_bin(run)] += 1;
-                runs_total += 1;
+                counts.run_histogram[run_bin(run)] += 1;
+                counts.runs += 1;
             }
-            on_total += on;
-            saturated += usize::from(on == 0 || on == points);
+            counts.on += on;
+            counts.saturated += usize::from(on == 0 || on == points);
             let fraction = on as f64 / points as f64;
-            fraction_sum += fraction;
-            fraction_histogram
+            counts.fraction_histogram
                 [((fraction * FRACTION_BINS as f64) as usize).min(FRACTION_BINS - 1)] += 1;
         }
-    }
-    Activity {
-        active_fraction: fraction_sum / unit_count as f64,
-        saturated_fraction: saturated as f64 / unit_count as f64,
-        mean_run_length: if runs_total == 0 {
-            0.0
-        } else {
-            on_total as f64 / runs_total as f64
-        },
-        fraction_histogram,
-        run_histogram,
+        counts
     }
 }
 

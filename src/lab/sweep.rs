@@ -7,7 +7,8 @@ use candle_core::Device;
 use serde::Serialize;
 
 use crate::config::LabConfig;
-use crate::lab::forward::{ForwardEngine, LayerOutput};
+use crate::lab::bank::WeightBank;
+use crate::lab::forward::{ForwardEngine, LayerOutput, StepKernel};
 use crate::lab::readout::{PairStats, PointVectors};
 use crate::lab::stats::{self, Activity, MAX_LAG};
 
@@ -63,18 +64,21 @@ impl DepthResult {
             out.mirrored_readout,
         );
         let activity = stats::activity(&out.active, points, out.units);
+        let mut stats = DepthStats {
+            depth: out.depth,
+            acf,
+            acf_se,
+            random,
+            integrated: integrated.pair_stats(),
+            active_fraction: activity.active_fraction,
+            saturated_fraction: activity.saturated_fraction,
+            mean_run_length: activity.mean_run_length,
+            overflow: out.grads.iter().chain(&out.values).any(|g| !g.is_finite()),
+        };
+        // Statistics can overflow where the gradients do not (an extreme x range or β).
+        stats.overflow |= crate::output::has_non_finite(&stats);
         Self {
-            stats: DepthStats {
-                depth: out.depth,
-                acf,
-                acf_se,
-                random,
-                integrated: integrated.pair_stats(),
-                active_fraction: activity.active_fraction,
-                saturated_fraction: activity.saturated_fraction,
-                mean_run_length: activity.mean_run_length,
-                overflow: out.grads.iter().any(|g| !g.is_finite()),
-            },
+            stats,
             grads: out.grads,
             integrated,
             activity,
@@ -87,14 +91,35 @@ impl DepthResult {
 pub fn sweep(
     cfg: &LabConfig,
     device: Device,
+    on_depth: impl FnMut(DepthResult) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
+    sweep_with_bank(cfg, device, &mut WeightBank::new(0), on_depth)
+}
+
+/// As `sweep`, taking the nets' weights from `bank` and leaving every layer it drew there
+/// for the next sweep of the same experiment.
+pub fn sweep_with_bank(
+    cfg: &LabConfig,
+    device: Device,
+    bank: &mut WeightBank,
     mut on_depth: impl FnMut(DepthResult) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
-    let mut engine = ForwardEngine::new(cfg, device)?;
+    let kernel = StepKernel::for_device(&device);
+    let mut engine = ForwardEngine::with_bank(cfg, device, kernel, std::mem::take(bank))?;
+    let mut outcome = Ok(());
     for _ in 0..cfg.depth {
-        let layer = engine.step()?;
-        if on_depth(DepthResult::from_layer(layer, cfg.points)).is_break() {
-            break;
+        match engine.step() {
+            Ok(layer) => {
+                if on_depth(DepthResult::from_layer(layer, cfg.points)).is_break() {
+                    break;
+                }
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
         }
     }
-    Ok(())
+    *bank = engine.into_bank();
+    outcome
 }

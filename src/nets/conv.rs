@@ -19,10 +19,10 @@ const STAGES: usize = 4;
 const KERNEL: usize = 3;
 const TAPS: usize = KERNEL * KERNEL;
 /// Classifier outputs.
-const CLASSES: usize = 10;
-const BN_EPS: f64 = 1e-5;
+pub const CLASSES: usize = 10;
+pub const BN_EPS: f64 = 1e-5;
 /// Weight of the newest batch in the running BN statistics.
-const BN_MOMENTUM: f64 = 0.1;
+pub const BN_MOMENTUM: f64 = 0.1;
 
 /// The one convolution every layer calls: candle's for now, behind a trait so a faster
 /// kernel (candle's CPU backward is a naive loop) can be slotted in without touching the net.
@@ -128,6 +128,33 @@ impl ConvNetConfig {
             });
         }
         layers
+    }
+}
+
+/// How the modules are wired: alone, or as a skip pair whose input is added to its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    Single(usize),
+    /// Modules i and i + 1 with the shortcut around them.
+    Pair(usize),
+}
+
+impl ConvNetConfig {
+    /// The stem alone, then (with skips) pairs, a leftover module at the end staying alone.
+    pub fn blocks(&self) -> Vec<Block> {
+        let n = self.depth - 1;
+        let mut blocks = vec![Block::Single(0)];
+        let mut i = 1;
+        while i < n {
+            if self.skip && i + 1 < n {
+                blocks.push(Block::Pair(i));
+                i += 2;
+            } else {
+                blocks.push(Block::Single(i));
+                i += 1;
+            }
+        }
+        blocks
     }
 }
 
@@ -261,17 +288,15 @@ impl ConvNet {
 
     /// Logits (N, 10) of images `x` (N, 3, 32, 32).
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let mut h = self.module(0, x, mode)?;
-        let mut i = 1;
-        while i < self.modules.len() {
-            if self.cfg.skip && i + 1 < self.modules.len() {
-                let branch = self.module(i + 1, &self.module(i, &h, mode)?, mode)?;
-                h = (shortcut(&h, &branch, self.cfg.act.multiplier())? + branch)?;
-                i += 2;
-            } else {
-                h = self.module(i, &h, mode)?;
-                i += 1;
-            }
+        let mut h = x.clone();
+        for block in self.cfg.blocks() {
+            h = match block {
+                Block::Single(i) => self.module(i, &h, mode)?,
+                Block::Pair(i) => {
+                    let branch = self.module(i + 1, &self.module(i, &h, mode)?, mode)?;
+                    (shortcut(&h, &branch, self.cfg.act.multiplier())? + branch)?
+                }
+            };
         }
         h.mean((2, 3))?
             .matmul(self.dense_w.as_tensor())?

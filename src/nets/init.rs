@@ -1,12 +1,18 @@
 //! Seeded weight initialisers. Matrices are returned row-major as (fan_in x fan_out), the
 //! layout that right-multiplies a (points x fan_in) activation matrix.
 
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::householder;
+use faer::linalg::qr::no_pivoting::factor as qr;
+use faer::prelude::{Reborrow, ReborrowMut};
+use faer::{Conj, Mat, MatMut, Par};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 /// A deterministic random stream for one net: the seed picks the experiment, the stream the
 /// net within it, so net r is the same whatever the number of nets drawn beside it.
+#[derive(Clone)]
 pub struct WeightRng(ChaCha8Rng);
 
 impl WeightRng {
@@ -33,21 +39,20 @@ impl WeightRng {
     /// `gain` times a Haar-random (fan_in x fan_out) matrix with orthonormal columns (if
     /// fan_in >= fan_out) or rows (otherwise).
     pub fn orthogonal(&mut self, fan_in: usize, fan_out: usize, gain: f64) -> Vec<f64> {
+        let (n, k) = (fan_in.max(fan_out), fan_in.min(fan_out));
+        let q = self.orthonormal_columns(n, k);
         if fan_in >= fan_out {
-            // fan_out orthonormal vectors of length fan_in, stored as columns.
-            let q = self.orthonormal_rows(fan_out, fan_in);
-            let mut w = vec![0.0; fan_in * fan_out];
-            for (c, row) in q.chunks_exact(fan_in).enumerate() {
-                for (r, &v) in row.iter().enumerate() {
-                    w[r * fan_out + c] = gain * v;
+            // Q's columns are W's columns: transpose column-major Q into row-major W.
+            let mut w = vec![0.0; n * k];
+            for (c, column) in q.chunks_exact(n).enumerate() {
+                for (r, &v) in column.iter().enumerate() {
+                    w[r * k + c] = gain * v;
                 }
             }
             w
         } else {
-            self.orthonormal_rows(fan_in, fan_out)
-                .into_iter()
-                .map(|v| gain * v)
-                .collect()
+            // Q's columns are W's rows: column-major Q is row-major W as it stands.
+            q.into_iter().map(|v| gain * v).collect()
         }
     }
 
@@ -61,21 +66,51 @@ impl WeightRng {
             .collect()
     }
 
-    /// `k` orthonormal rows of length `n` (k <= n): Gram-Schmidt (twice, for stability) on
-    /// Gaussian rows, which is QR with a positive diagonal, hence Haar distributed.
-    fn orthonormal_rows(&mut self, k: usize, n: usize) -> Vec<f64> {
-        let mut q = self.gaussian(k * n, 1.0);
-        for i in 0..k {
-            let (done, rest) = q.split_at_mut(i * n);
-            let row = &mut rest[..n];
-            for _ in 0..2 {
-                for prev in done.chunks_exact(n) {
-                    let dot: f64 = prev.iter().zip(row.iter()).map(|(a, b)| a * b).sum();
-                    row.iter_mut().zip(prev).for_each(|(r, p)| *r -= dot * p);
-                }
+    /// `k` orthonormal columns of length `n` (k <= n), column-major: the Q of the QR
+    /// decomposition of an (n x k) Gaussian matrix (blocked Householder, faer), each column
+    /// signed so that R's diagonal is positive. That makes Q Haar distributed, and the same
+    /// as Gram-Schmidt on the Gaussian columns would give.
+    fn orthonormal_columns(&mut self, n: usize, k: usize) -> Vec<f64> {
+        let mut a = self.gaussian(n * k, 1.0);
+        let block = qr::recommended_block_size::<f64>(n, k);
+        let mut coeff = Mat::<f64>::zeros(block, k);
+        let mut memory = MemBuffer::new(StackReq::any_of(&[
+            qr::qr_in_place_scratch::<f64>(n, k, block, Par::Seq, Default::default()),
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                n, block, k,
+            ),
+        ]));
+        let mut basis = MatMut::from_column_major_slice_mut(&mut a, n, k);
+        qr::qr_in_place(
+            basis.rb_mut(),
+            coeff.as_mut(),
+            Par::Seq,
+            MemStack::new(&mut memory),
+            Default::default(),
+        );
+        // R sits on and above the diagonal: keep its diagonal's signs, leave the unit lower
+        // trapezoidal Householder basis.
+        let signs: Vec<f64> = (0..k).map(|j| basis[(j, j)].signum()).collect();
+        for j in 0..k {
+            for i in 0..j {
+                basis[(i, j)] = 0.0;
             }
-            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
-            row.iter_mut().for_each(|v| *v /= norm);
+            basis[(j, j)] = 1.0;
+        }
+        let mut q = vec![0.0; n * k];
+        for j in 0..k {
+            q[j * n + j] = 1.0;
+        }
+        householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+            basis.rb(),
+            coeff.as_ref(),
+            Conj::No,
+            MatMut::from_column_major_slice_mut(&mut q, n, k),
+            Par::Seq,
+            MemStack::new(&mut memory),
+        );
+        for (column, sign) in q.chunks_exact_mut(n).zip(signs) {
+            column.iter_mut().for_each(|v| *v *= sign);
         }
         q
     }
@@ -105,6 +140,35 @@ mod tests {
             for b in 0..5 {
                 let want = if a == b { 1.0 } else { 0.0 };
                 assert!((g[a * 5 + b] - want).abs() < 1e-12);
+            }
+        }
+    }
+
+    /// The QR with a positive diagonal is unique, so Q^T G upper triangular with a positive
+    /// diagonal pins Q to the one Gram-Schmidt on G's columns gives.
+    #[test]
+    fn orthogonal_is_the_positive_diagonal_qr_of_the_gaussian_draw() {
+        for (fan_in, fan_out) in [(40, 40), (30, 12), (12, 30)] {
+            let (n, k) = (fan_in.max(fan_out), fan_in.min(fan_out));
+            let g = WeightRng::new(5, 1).gaussian(n * k, 1.0);
+            let w = WeightRng::new(5, 1).orthogonal(fan_in, fan_out, 1.0);
+            // Column j of Q, whichever way W holds it.
+            let q = |i: usize, j: usize| {
+                if fan_in >= fan_out {
+                    w[i * fan_out + j]
+                } else {
+                    w[j * fan_out + i]
+                }
+            };
+            for a in 0..k {
+                for b in 0..k {
+                    let r: f64 = (0..n).map(|i| q(i, a) * g[b * n + i]).sum();
+                    match a.cmp(&b) {
+                        std::cmp::Ordering::Greater => assert!(r.abs() < 1e-12, "R[{a},{b}] = {r}"),
+                        std::cmp::Ordering::Equal => assert!(r > 0.0, "R[{a},{a}] = {r}"),
+                        std::cmp::Ordering::Less => {}
+                    }
+                }
             }
         }
     }

@@ -62,6 +62,7 @@ impl NetShape {
 }
 
 /// The drawn parameters of one net, produced layer by layer.
+#[derive(Clone)]
 pub struct ScalarNetDraw {
     rng: WeightRng,
     shape: NetShape,

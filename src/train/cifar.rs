@@ -43,8 +43,7 @@ pub struct Dataset {
 impl Dataset {
     /// Reads one binary batch file, checking its size and every label.
     pub fn load_file(path: &Path) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read CIFAR-10 file {}", path.display()))?;
+        let bytes = crate::fsio::read_regular(path, "CIFAR-10 file")?;
         Self::parse(&bytes)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("invalid CIFAR-10 file {}", path.display()))
@@ -147,21 +146,27 @@ impl Cifar {
     pub fn load_dir(dir: &Path) -> anyhow::Result<Self> {
         let first = dir.join(TRAIN_FILES[0]);
         anyhow::ensure!(
-            first.is_file(),
+            present(&first),
             "CIFAR-10 file {} not found: pass --data-dir (or set SHATTERLAB_DATA) to the directory \
              holding the binary batches, or fetch them with `shatterlab data download`",
             first.display()
         );
+        // Batches present but unusable (a directory, a dangling link) are errors, not gaps.
         let train_paths: Vec<PathBuf> = TRAIN_FILES
             .iter()
             .map(|f| dir.join(f))
-            .take_while(|p| p.is_file())
+            .take_while(|p| present(p))
             .collect();
         Ok(Self {
             train: Dataset::load_files(&train_paths)?,
             test: Dataset::load_file(&dir.join(TEST_FILE))?,
         })
     }
+}
+
+/// Whether anything (even a dangling link) sits at `path`.
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// Per-channel affine map from bytes to roughly zero-mean, unit-variance inputs.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::InvalidSetting;
+use crate::kernels::Kernels;
 use crate::nets::conv::ConvNetConfig;
 use crate::train::optim::OptimizerKind;
 
@@ -30,6 +32,15 @@ pub struct TrainConfig {
     pub plateau_patience: usize,
     /// Factor applied to the learning rate on a plateau.
     pub plateau_factor: f64,
+    /// The CPU kernels (default) or candle's ops; CUDA always uses candle's. Runs logged
+    /// before the choice existed used candle's.
+    #[serde(default = "legacy_kernels")]
+    pub kernels: Kernels,
+}
+
+/// What a config without a `kernels` key ran on.
+fn legacy_kernels() -> Kernels {
+    Kernels::Candle
 }
 
 impl Default for TrainConfig {
@@ -55,64 +66,47 @@ impl Default for TrainConfig {
             log_every: 10,
             plateau_patience: 2,
             plateau_factor: 0.5,
+            kernels: Kernels::Fast,
         }
     }
 }
 
 impl TrainConfig {
     /// Checks every setting; the error names the flag and what it expects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.net
-            .validate()
-            .map_err(|e| format!("{e} (flag --depth/--init/--act)"))?;
-        let check = |ok: bool, flag: &str, value: String, expected: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("invalid --{flag} {value}: expected {expected}"))
-            }
-        };
-        check(
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.net.validate().map_err(anyhow::Error::msg)?;
+        InvalidSetting::check(
             self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            self.lr.to_string(),
+            "--lr",
+            self.lr,
             "a finite number > 0",
         )?;
-        check(
+        InvalidSetting::check(
             self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum),
-            "momentum",
-            self.momentum.to_string(),
+            "--momentum",
+            self.momentum,
             "a number in [0, 1)",
         )?;
-        check(
-            (1..=4096).contains(&self.batch),
-            "batch",
-            self.batch.to_string(),
-            "an integer in 1..=4096",
-        )?;
-        check(
-            (1..=10_000).contains(&self.epochs),
-            "epochs",
-            self.epochs.to_string(),
-            "an integer in 1..=10000",
-        )?;
+        InvalidSetting::check_range("--batch", self.batch, 1..=4096)?;
+        InvalidSetting::check_range("--epochs", self.epochs, 1..=10_000)?;
         if let Some(n) = self.train_subset {
-            check(n >= 1, "train-subset", n.to_string(), "an integer >= 1")?;
+            InvalidSetting::check(n >= 1, "--train-subset", n, "an integer >= 1")?;
         }
         if let Some(n) = self.test_subset {
-            check(n >= 1, "test-subset", n.to_string(), "an integer >= 1")?;
+            InvalidSetting::check(n >= 1, "--test-subset", n, "an integer >= 1")?;
         }
-        check(
+        InvalidSetting::check(
             self.log_every >= 1,
-            "log-every",
-            self.log_every.to_string(),
+            "--log-every",
+            self.log_every,
             "an integer >= 1",
         )?;
-        check(
+        InvalidSetting::check(
             self.plateau_factor > 0.0 && self.plateau_factor <= 1.0,
-            "plateau-factor",
-            self.plateau_factor.to_string(),
+            "--plateau-factor",
+            self.plateau_factor,
             "a number in (0, 1]",
-        )
+        )?;
+        Ok(())
     }
 }

@@ -11,10 +11,25 @@ pub const DATA_ENV: &str = "SHATTERLAB_DATA";
 /// Directory the official archive unpacks into.
 pub const BATCHES_DIR: &str = "cifar-10-batches-bin";
 
-/// The data root from the flag, else the environment (read through `env`, so tests need not
-/// touch the process's own).
+/// Whether the data directory holds CIFAR-10 (what the training tab shows and the worker
+/// reports when it starts).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataStatus {
+    Found {
+        dir: PathBuf,
+    },
+    /// `root` is the data root the download command would fill.
+    Missing {
+        root: Option<PathBuf>,
+        reason: String,
+    },
+}
+
+/// The data root from the flag (spelt `flag_name` in errors), else the environment (read
+/// through `env`, so tests need not touch the process's own).
 pub fn data_root(
     flag: Option<&Path>,
+    flag_name: &str,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> anyhow::Result<PathBuf> {
     if let Some(dir) = flag {
@@ -24,7 +39,7 @@ pub fn data_root(
         return Ok(PathBuf::from(dir));
     }
     crate::xdg::app_dir("XDG_DATA_HOME", ".local/share", env).ok_or_else(|| {
-        anyhow::anyhow!("no data directory: pass --data-dir or set {DATA_ENV} (HOME is not set)")
+        anyhow::anyhow!("no data directory: pass {flag_name} or set {DATA_ENV} (HOME is not set)")
     })
 }
 
@@ -50,8 +65,9 @@ mod tests {
             ("XDG_DATA_HOME", "/x"),
             ("HOME", "/h"),
         ];
-        let root =
-            |flag: Option<&str>, vars| data_root(flag.map(Path::new), fake_env(vars)).unwrap();
+        let root = |flag: Option<&str>, vars| {
+            data_root(flag.map(Path::new), "--data-dir", fake_env(vars)).unwrap()
+        };
         assert_eq!(root(Some("/f"), &all), Path::new("/f"));
         assert_eq!(root(None, &all), Path::new("/d"));
         assert_eq!(root(None, &all[1..]), Path::new("/x/shatterlab"));
@@ -64,10 +80,10 @@ mod tests {
             Path::new("/h/.local/share/shatterlab")
         );
         assert!(
-            data_root(None, fake_env(&[]))
+            data_root(None, "--dir", fake_env(&[]))
                 .unwrap_err()
                 .to_string()
-                .contains("--data-dir")
+                .contains("pass --dir")
         );
     }
 }

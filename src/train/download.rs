@@ -165,11 +165,18 @@ fn fetch(
                 std::thread::sleep(retry.delay);
                 attempt += 1;
             }
-            Err(Failure::Transfer(reason)) => anyhow::bail!(
-                "download from {} failed after {attempt} attempts: {reason} ({} kept; run again to resume)",
-                source.url,
-                part.display()
-            ),
+            Err(Failure::Transfer(reason)) => {
+                let kept = std::fs::metadata(part).is_ok_and(|m| m.len() > 0);
+                let resume = if kept {
+                    format!("{} kept; run again to resume", part.display())
+                } else {
+                    "run again to retry".to_string()
+                };
+                anyhow::bail!(
+                    "download from {} failed after {attempt} attempts: {reason} ({resume})",
+                    source.url
+                )
+            }
         }
     }
 }
@@ -178,6 +185,30 @@ fn fetch(
 enum Failure {
     Transfer(String),
     Fatal(anyhow::Error),
+}
+
+/// Sorts an HTTP failure: a server or network hiccup is retried; a bad URL, a missing file
+/// (404), a refused request or a TLS problem will fail the same way every time.
+fn classify(url: &str, e: ureq::Error) -> Failure {
+    use ureq::Error as E;
+    match e {
+        E::StatusCode(code) if code == 408 || code == 429 || code >= 500 => {
+            Failure::Transfer(format!("HTTP status {code}"))
+        }
+        E::StatusCode(code) => Failure::Fatal(anyhow::anyhow!(
+            "download from {url} failed: HTTP status {code} (not retried: the server will \
+             answer the same again; check the URL)"
+        )),
+        E::Io(_)
+        | E::Timeout(_)
+        | E::HostNotFound
+        | E::ConnectionFailed
+        | E::Protocol(_)
+        | E::BodyStalled => Failure::Transfer(e.to_string()),
+        other => Failure::Fatal(anyhow::anyhow!(
+            "download from {url} failed: {other} (not retried)"
+        )),
+    }
 }
 
 fn local(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
@@ -203,9 +234,7 @@ fn fetch_once(
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let response = request
-        .call()
-        .map_err(|e| Failure::Transfer(e.to_string()))?;
+    let response = request.call().map_err(|e| classify(&source.url, e))?;
     let resumed = response.status().as_u16() == 206;
     if !resumed {
         have = 0;

@@ -1,14 +1,19 @@
-//! Append-only JSONL log of a run under the runs directory. Each record is written with a
-//! single `write_all` on an unbuffered file, so a crash loses at most the line being written.
+//! Append-only JSONL log of a run under the runs directory. A record is written whole or
+//! not at all: a write that fails part-way (a full disk) is rolled back to the previous
+//! length, and a log left with a torn last line by a killed process is repaired before
+//! anything is appended to it. Every open log is registered so that a signal or a panic
+//! can close it with an `end` record from any thread (`close_live_logs`).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 
 use anyhow::Context;
 use serde::Serialize;
 
 use crate::train::config::TrainConfig;
+use crate::train::trainer::{RunState, TrainEvent};
 
 /// The line that opens a run's log, and each resumption of it.
 #[derive(Serialize)]
@@ -25,14 +30,129 @@ pub struct Header<'a> {
 
 /// An open run log.
 pub struct RunLog {
-    file: File,
+    shared: Arc<Mutex<LogFile>>,
     path: PathBuf,
 }
 
+/// The file and what an `end` record written on the run's behalf needs, behind one lock so
+/// a closing thread and the run's own appends never interleave.
+struct LogFile {
+    file: File,
+    path: PathBuf,
+    /// The last step and epoch any record carried.
+    step: u64,
+    epoch: usize,
+    /// An `end` record is written: nothing more is appended.
+    closed: bool,
+}
+
+/// Every log opened by this process (dead entries are pruned as logs open).
+static LIVE: Mutex<Vec<Weak<Mutex<LogFile>>>> = Mutex::new(Vec::new());
+
+/// Writes an `end` record with `state` to every open log not yet ended, and ends them: for
+/// a signal or a panic, from any thread. With `wait`, a log another thread is writing is
+/// waited for; without (a panic hook, whose own thread may hold the lock), it is skipped.
+pub fn close_live_logs(state: RunState, wait: bool) {
+    let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    for log in live.iter().filter_map(Weak::upgrade) {
+        close(&log, state, wait);
+    }
+}
+
+fn close(log: &Mutex<LogFile>, state: RunState, wait: bool) {
+    let mut f = match log.try_lock() {
+        Ok(f) => f,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) if wait => log.lock().unwrap_or_else(PoisonError::into_inner),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    if f.closed {
+        return;
+    }
+    let end = TrainEvent::End {
+        step: f.step,
+        epoch: f.epoch,
+        state,
+    };
+    let written = serde_json::to_vec(&end)
+        .map_err(anyhow::Error::from)
+        .and_then(|line| f.append_line(line));
+    if let Err(e) = written {
+        eprintln!("{e:#}");
+    }
+}
+
+impl LogFile {
+    /// Writes one record as one line, or nothing.
+    fn append_line(&mut self, mut line: Vec<u8>) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_slice(&line)?;
+        line.push(b'\n');
+        let failed = |e: std::io::Error| {
+            anyhow::anyhow!("cannot write run log {}: {e}", self.path.display())
+        };
+        let before = self.file.metadata().map_err(failed)?.len();
+        if let Err(e) = self.file.write_all(&line) {
+            // A partial line would corrupt the log for every later reader and appender.
+            return Err(match self.file.set_len(before) {
+                Ok(()) => failed(e),
+                Err(undo) => anyhow::anyhow!(
+                    "cannot write run log {}: {e}; removing the partial line failed too: {undo}",
+                    self.path.display()
+                ),
+            });
+        }
+        if let Some(step) = value.get("step").and_then(serde_json::Value::as_u64) {
+            self.step = step;
+        }
+        if let Some(epoch) = value.get("epoch").and_then(serde_json::Value::as_u64) {
+            self.epoch = epoch as usize;
+        }
+        self.closed = value.get("type").and_then(serde_json::Value::as_str) == Some("end");
+        Ok(())
+    }
+
+    /// Truncates the log to its last complete line.
+    fn repair(&mut self) -> std::io::Result<Option<String>> {
+        let mut text = Vec::new();
+        self.file.seek(SeekFrom::Start(0))?;
+        (&self.file).read_to_end(&mut text)?;
+        if text.is_empty() || text.ends_with(b"\n") {
+            return Ok(None);
+        }
+        let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.file.set_len(keep as u64)?;
+        Ok(Some(format!(
+            "run log {} ended in an incomplete line ({} bytes from an interrupted write); \
+             removed it before appending",
+            self.path.display(),
+            text.len() - keep
+        )))
+    }
+}
+
 impl RunLog {
+    /// Wraps an open file and registers it as live.
+    fn register(file: File, path: PathBuf) -> Self {
+        let shared = Arc::new(Mutex::new(LogFile {
+            file,
+            path: path.clone(),
+            step: 0,
+            epoch: 0,
+            closed: false,
+        }));
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shared));
+        Self { shared, path }
+    }
+
     /// Starts a new log `runs_dir/<name>.jsonl`, adding `-2`, `-3`... to `name` if a run of
     /// that name exists (same settings started in the same second). Returns the name used.
     pub fn create(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, String)> {
+        check_run_name(name).map_err(anyhow::Error::msg)?;
         create_runs_dir(runs_dir)?;
         let mut n = 1;
         loop {
@@ -43,46 +163,78 @@ impl RunLog {
             };
             let path = runs_dir.join(format!("{candidate}.jsonl"));
             match OpenOptions::new().create_new(true).append(true).open(&path) {
-                Ok(file) => return Ok((Self { file, path }, candidate)),
+                Ok(file) => return Ok((Self::register(file, path), candidate)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
                 Err(e) => anyhow::bail!("cannot create run log {}: {e}", path.display()),
             }
         }
     }
 
-    /// Opens the log of run `name` to continue it (a fresh file if it is gone).
-    pub fn reopen(runs_dir: &Path, name: &str) -> anyhow::Result<Self> {
+    /// Opens the log of run `name` to continue it (a fresh file if it is gone). A torn last
+    /// line (the process died mid-write) is cut off first; the note says so.
+    pub fn reopen(runs_dir: &Path, name: &str) -> anyhow::Result<(Self, Option<String>)> {
+        check_run_name(name).map_err(anyhow::Error::msg)?;
         create_runs_dir(runs_dir)?;
         let path = runs_dir.join(format!("{name}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open run log {}", path.display()))?;
-        Ok(Self { file, path })
+        let log = Self::register(file, path);
+        let note = log
+            .lock()
+            .repair()
+            .map_err(|e| anyhow::anyhow!("cannot repair run log {}: {e}", log.path.display()))?;
+        Ok((log, note))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogFile> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends one record as one line.
+    /// Appends one record as one line, or nothing (a full disk). Records carrying `step`
+    /// and `epoch` keep what a closing `end` record reports; an `end` record ends the log.
     pub fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
         self.append_raw(serde_json::to_vec(record)?)
     }
 
     /// Appends one already serialised record (a JSON object without its newline) as one line.
-    pub fn append_raw(&mut self, mut line: Vec<u8>) -> anyhow::Result<()> {
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .with_context(|| format!("cannot write run log {}", self.path.display()))
+    pub fn append_raw(&mut self, line: Vec<u8>) -> anyhow::Result<()> {
+        self.lock().append_line(line)
     }
 }
 
 fn create_runs_dir(runs_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(runs_dir)
         .with_context(|| format!("cannot create runs directory {}", runs_dir.display()))
+}
+
+/// Longest run name accepted (file systems allow 255 bytes; the suffixes need room).
+const MAX_RUN_NAME: usize = 200;
+
+/// A run name becomes a file name under the runs directory, and names come from
+/// checkpoints and logs that anyone may have edited: only a plain stem is accepted (ASCII
+/// letters, digits, `-`, `_`, `.`, `+`; no leading dot), so no name can reach outside the
+/// runs directory or hide its files.
+pub fn check_run_name(name: &str) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+    if name.is_empty()
+        || name.len() > MAX_RUN_NAME
+        || name.starts_with('.')
+        || !name.chars().all(plain)
+    {
+        return Err(format!(
+            "invalid run name {name:?}: expected 1..={MAX_RUN_NAME} letters, digits, '-', '_', \
+             '.' or '+', not starting with '.'"
+        ));
+    }
+    Ok(())
 }
 
 /// A run's name: start time, the net's toggles and the seed, readable in a directory listing.
@@ -120,10 +272,79 @@ mod tests {
         a.append(&serde_json::json!({"step": 1})).unwrap();
         RunLog::reopen(&runs, "r")
             .unwrap()
+            .0
             .append(&serde_json::json!({"step": 2}))
             .unwrap();
         let text = std::fs::read_to_string(a.path()).unwrap();
         assert_eq!(text, "{\"step\":1}\n{\"step\":2}\n");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, "{\"step\":1}\n{\"ste").unwrap();
+        let (mut log, note) = RunLog::reopen(dir.path(), "r").unwrap();
+        assert!(note.unwrap().contains("incomplete line (5 bytes"));
+        log.append(&serde_json::json!({"step": 2})).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"step\":1}\n{\"step\":2}\n");
+        assert!(RunLog::reopen(dir.path(), "r").unwrap().1.is_none());
+    }
+
+    #[test]
+    fn live_logs_are_closed_once_with_their_last_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut open, _) = RunLog::create(dir.path(), "open").unwrap();
+        let (mut ended, _) = RunLog::create(dir.path(), "ended").unwrap();
+        open.append(&serde_json::json!({"type": "step", "step": 7, "epoch": 1}))
+            .unwrap();
+        ended
+            .append(&serde_json::json!({"type": "end", "step": 2, "epoch": 0}))
+            .unwrap();
+        // Other tests' logs are live too: close only this test's, as close_live_logs would.
+        let live = LIVE.lock().unwrap().clone();
+        for log in [&open, &ended] {
+            assert!(live.iter().any(|w| w.as_ptr() == Arc::as_ptr(&log.shared)));
+            close(&log.shared, RunState::Cancelled, true);
+            close(&log.shared, RunState::Cancelled, false);
+        }
+        // Appends after the end (a run's thread still stepping) are dropped.
+        open.append(&serde_json::json!({"type": "step", "step": 8}))
+            .unwrap();
+        let read = |log: &RunLog| std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(
+            read(&open).lines().last().unwrap(),
+            r#"{"type":"end","step":7,"epoch":1,"state":"cancelled"}"#
+        );
+        assert_eq!(read(&open).lines().count(), 2);
+        assert_eq!(read(&ended).lines().count(), 1);
+    }
+
+    #[test]
+    fn run_names_are_plain_stems() {
+        for bad in [
+            "",
+            "../x",
+            "/abs",
+            "a/b",
+            ".hidden",
+            "a\\b",
+            "x\0",
+            "é",
+            &"a".repeat(201),
+        ] {
+            assert!(check_run_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["7-d8-relu-he-bn-ff-s0", "r-2", "a.b+c_d"] {
+            check_run_name(good).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let e = RunLog::reopen(dir.path(), "../escape").err().unwrap();
+        assert!(
+            e.to_string().starts_with("invalid run name \"../escape\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -14,6 +14,10 @@ use crate::train::config::TrainConfig;
 use crate::train::runlog::{Header, RunLog, run_name};
 use crate::train::trainer::{RunState, TrainEvent, Trainer};
 
+/// Identifies a run among several trained side by side (the TUI's queue, its worker's
+/// protocol and its charts).
+pub type RunId = u64;
+
 /// A run with its log open.
 pub struct Session {
     trainer: Trainer,
@@ -23,6 +27,8 @@ pub struct Session {
     /// "config" for a fresh run, "resume" for a continued one.
     kind: &'static str,
     runs_dir: PathBuf,
+    /// Save a checkpoint at each epoch's end, before its epoch record is logged.
+    checkpoint_each_epoch: bool,
 }
 
 impl Session {
@@ -55,7 +61,12 @@ impl Session {
         if let Some(epochs) = epochs {
             trainer.set_epochs(epochs)?;
         }
-        let log = RunLog::reopen(runs_dir, &restored.run)?;
+        let (log, repaired) = RunLog::reopen(runs_dir, &restored.run)?;
+        if let Some(note) = repaired {
+            // Only headless `train` resumes runs: stderr is the user's.
+            eprintln!("note: {note}");
+            log::warn!("{note}");
+        }
         Self::open(trainer, log, restored.run, "resume", runs_dir)
     }
 
@@ -72,6 +83,7 @@ impl Session {
             name,
             kind,
             runs_dir: runs_dir.to_path_buf(),
+            checkpoint_each_epoch: false,
         };
         let header = serde_json::to_vec(&session.header())?;
         session.log.append_raw(header)?;
@@ -117,10 +129,19 @@ impl Session {
         checkpoint::save(&self.trainer, &self.name, &self.checkpoint_path())
     }
 
-    /// One optimisation step; its records are in the log when this returns.
+    /// From now on, save a checkpoint at the end of every epoch.
+    pub fn checkpoint_each_epoch(&mut self) {
+        self.checkpoint_each_epoch = true;
+    }
+
+    /// One optimisation step; its records are in the log when this returns. An epoch
+    /// record is logged only once the checkpoint it announces is on disk.
     pub fn step(&mut self) -> anyhow::Result<Vec<TrainEvent>> {
         let events = self.trainer.step()?;
         for event in &events {
+            if self.checkpoint_each_epoch && matches!(event, TrainEvent::Epoch { .. }) {
+                self.checkpoint()?;
+            }
             self.log.append(event)?;
         }
         Ok(events)

@@ -12,10 +12,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::Kernels;
+use crate::kernels::net::FastNet;
 use crate::nets::conv::{CandleConv, ConvNet, Mode};
 use crate::train::cifar::{self, Cifar, Normalizer};
 use crate::train::config::TrainConfig;
-use crate::train::optim::Optimizer;
+use crate::train::optim::{FlatOptimizer, Optimizer};
 
 /// RNG stream of the data order and augmentation (the weights use streams 0..depth).
 const DATA_STREAM: u64 = 1 << 32;
@@ -136,6 +138,83 @@ impl Progress {
     }
 }
 
+/// Threads the CPU kernels' GEMMs use.
+const FAST_THREADS: usize = 2;
+
+/// The net and its optimiser on one of the two paths.
+pub enum Engine {
+    /// candle's ops and autograd (the reference, and CUDA).
+    Candle {
+        net: ConvNet,
+        opt: Optimizer,
+        device: Device,
+    },
+    /// The CPU kernels; boxed, as it owns every activation buffer.
+    Fast {
+        net: Box<FastNet<f32>>,
+        opt: FlatOptimizer<f32>,
+    },
+}
+
+impl Engine {
+    /// Builds the net from `cfg.seed` (both paths draw the same weights through `ConvNet`).
+    pub fn new(cfg: &TrainConfig, device: &Device) -> anyhow::Result<Self> {
+        let net = ConvNet::new(&cfg.net, cfg.seed, DType::F32, device, Arc::new(CandleConv))?;
+        if cfg.kernels == Kernels::Candle || !device.is_cpu() {
+            let opt = Optimizer::new(cfg.optimizer, cfg.momentum, net.trainable_vars())?;
+            return Ok(Self::Candle {
+                net,
+                opt,
+                device: device.clone(),
+            });
+        }
+        let mut fast = FastNet::new(&cfg.net, cfg.batch, FAST_THREADS);
+        for (slot, (_, var)) in fast.slots().to_vec().iter().zip(net.named_vars()) {
+            fast.set(slot, &var.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+        }
+        let len = fast.params_and_grads().0.len();
+        Ok(Self::Fast {
+            net: Box::new(fast),
+            opt: FlatOptimizer::new(cfg.optimizer, cfg.momentum, len),
+        })
+    }
+
+    /// One step on NCHW images `inputs`: forward, loss, and (if the loss is finite)
+    /// backward and update. Returns the loss.
+    pub fn train_step(
+        &mut self,
+        inputs: Vec<f32>,
+        labels: Vec<u32>,
+        lr: f64,
+    ) -> anyhow::Result<f64> {
+        let n = labels.len();
+        Ok(match self {
+            Engine::Candle { net, opt, device } => {
+                let x = Tensor::from_vec(
+                    inputs,
+                    (n, cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
+                    device,
+                )?;
+                let y = Tensor::from_vec(labels, n, device)?;
+                let loss = candle_nn::loss::cross_entropy(&net.forward(&x, Mode::Train)?, &y)?;
+                let value = f64::from(loss.to_scalar::<f32>()?);
+                if value.is_finite() {
+                    opt.step(&loss.backward()?, lr)?;
+                }
+                value
+            }
+            Engine::Fast { net, opt } => {
+                let value = f64::from(net.train_step(&inputs, &labels));
+                if value.is_finite() {
+                    let (params, grads) = net.params_and_grads();
+                    opt.step(params, grads, lr);
+                }
+                value
+            }
+        })
+    }
+}
+
 /// One run: the net, its optimiser, the data order and the schedule.
 pub struct Trainer {
     cfg: TrainConfig,
@@ -144,8 +223,7 @@ pub struct Trainer {
     n_test: usize,
     norm: Normalizer,
     device: Device,
-    net: ConvNet,
-    opt: Optimizer,
+    engine: Engine,
     rng: ChaCha8Rng,
     order: Vec<usize>,
     cursor: usize,
@@ -174,14 +252,7 @@ impl Trainer {
         );
         anyhow::ensure!(n_test >= 1, "the test split is empty");
         let norm = Normalizer::fit(&data.train, n_train);
-        let net = ConvNet::new(
-            &cfg.net,
-            cfg.seed,
-            DType::F32,
-            &device,
-            Arc::new(CandleConv),
-        )?;
-        let opt = Optimizer::new(cfg.optimizer, cfg.momentum, net.trainable_vars())?;
+        let engine = Engine::new(&cfg, &device)?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(DATA_STREAM);
         let progress = Progress {
@@ -199,8 +270,7 @@ impl Trainer {
             n_test,
             norm,
             device,
-            net,
-            opt,
+            engine,
             rng,
             order: Vec::new(),
             cursor: 0,
@@ -246,15 +316,9 @@ impl Trainer {
         let rng = self.cfg.augment.then_some(&mut self.rng);
         let batch = cifar::make_batch(&self.data.train, indices, &self.norm, rng);
         let n = batch.labels.len();
-        let x = Tensor::from_vec(
-            batch.inputs,
-            (n, cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
-            &self.device,
-        )?;
-        let y = Tensor::from_vec(batch.labels, n, &self.device)?;
-        let logits = self.net.forward(&x, Mode::Train)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-        let value = f64::from(loss.to_scalar::<f32>()?);
+        let value = self
+            .engine
+            .train_step(batch.inputs, batch.labels, self.progress.lr)?;
         self.cursor += n;
         self.progress.step += 1;
         let mut events = Vec::new();
@@ -263,7 +327,6 @@ impl Trainer {
             events.push(self.step_event(None, 0.0));
             return Ok(events);
         }
-        self.opt.step(&loss.backward()?, self.progress.lr)?;
         self.window.loss += value;
         self.window.steps += 1;
         self.window.images += n;
@@ -326,21 +389,34 @@ impl Trainer {
     }
 
     /// Fraction of the test images (in use) classified correctly, BN in evaluation mode.
-    pub fn test_accuracy(&self) -> anyhow::Result<f64> {
+    /// The kernels' path evaluates in chunks of the training batch, reusing its buffers.
+    pub fn test_accuracy(&mut self) -> anyhow::Result<f64> {
         let mut correct = 0usize;
         let indices: Vec<usize> = (0..self.n_test).collect();
-        for chunk in indices.chunks(EVAL_CHUNK) {
+        let chunk_len = match &self.engine {
+            Engine::Candle { .. } => EVAL_CHUNK,
+            Engine::Fast { net, .. } => net.capacity(),
+        };
+        for chunk in indices.chunks(chunk_len) {
             let batch = cifar::make_batch(&self.data.test, chunk, &self.norm, None);
-            let x = Tensor::from_vec(
-                batch.inputs,
-                (chunk.len(), cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
-                &self.device,
-            )?;
-            let predicted = self
-                .net
-                .forward(&x, Mode::Eval)?
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>()?;
+            let n = chunk.len();
+            let predicted = match &mut self.engine {
+                Engine::Candle { net, .. } => {
+                    let x = Tensor::from_vec(
+                        batch.inputs,
+                        (n, cifar::CHANNELS, cifar::SIDE, cifar::SIDE),
+                        &self.device,
+                    )?;
+                    net.forward(&x, Mode::Eval)?
+                        .argmax(D::Minus1)?
+                        .to_vec1::<u32>()?
+                }
+                Engine::Fast { net, .. } => net
+                    .logits(&batch.inputs, n, Mode::Eval)
+                    .chunks_exact(crate::nets::conv::CLASSES)
+                    .map(argmax)
+                    .collect(),
+            };
             correct += predicted
                 .iter()
                 .zip(&batch.labels)
@@ -397,19 +473,98 @@ impl Trainer {
         Ok(())
     }
 
-    /// The net (for checkpoints and inspection).
-    pub fn net(&self) -> &ConvNet {
-        &self.net
+    /// Every tensor a checkpoint holds, by name, in candle's layout on the CPU: the net's
+    /// (`ConvNet::named_vars`) then the optimiser's (`opt.first.i`, `opt.second.i` for the
+    /// i-th trained tensor), the same names and layouts on either path.
+    pub fn named_tensors(&self) -> anyhow::Result<Vec<(String, Tensor)>> {
+        match &self.engine {
+            Engine::Candle { net, opt, .. } => {
+                let mut vars = net.named_vars();
+                vars.extend(opt.named_state());
+                Ok(vars
+                    .into_iter()
+                    .map(|(name, var)| (name, var.as_tensor().clone()))
+                    .collect())
+            }
+            Engine::Fast { net, opt } => {
+                let tensor =
+                    |data: Vec<f32>, shape: &[usize]| Tensor::from_vec(data, shape, &Device::Cpu);
+                let mut out = Vec::new();
+                for slot in net.slots() {
+                    out.push((slot.name.clone(), tensor(net.get(slot), &slot.shape)?));
+                }
+                for (prefix, state) in [("first", &opt.first), ("second", &opt.second)] {
+                    if state.is_empty() {
+                        continue;
+                    }
+                    for (i, slot) in net.slots().iter().filter(|s| s.trainable).enumerate() {
+                        let data = net.export(slot, state);
+                        out.push((format!("opt.{prefix}.{i}"), tensor(data, &slot.shape)?));
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
-    pub(crate) fn optimizer(&self) -> &Optimizer {
-        &self.opt
+    /// Sets every tensor `named_tensors` lists from `lookup` (an error names a missing or
+    /// misshapen one).
+    pub(crate) fn load_tensors(
+        &mut self,
+        lookup: impl Fn(&str) -> anyhow::Result<Tensor>,
+    ) -> anyhow::Result<()> {
+        match &mut self.engine {
+            Engine::Candle { net, opt, .. } => {
+                let mut vars = net.named_vars();
+                vars.extend(opt.named_state());
+                for (name, var) in vars {
+                    let t = lookup(&name)?;
+                    var.set(&t.to_dtype(var.dtype())?)
+                        .with_context(|| format!("tensor {name}"))?;
+                }
+            }
+            Engine::Fast { net, opt } => {
+                let read = |name: &str, shape: &[usize]| -> anyhow::Result<Vec<f32>> {
+                    let t = lookup(name)?;
+                    anyhow::ensure!(
+                        t.dims() == shape,
+                        "tensor {name}: shape {:?}, expected {shape:?}",
+                        t.dims()
+                    );
+                    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+                };
+                for slot in net.slots().to_vec() {
+                    net.set(&slot, &read(&slot.name, &slot.shape)?);
+                }
+                for (prefix, state) in [("first", &mut opt.first), ("second", &mut opt.second)] {
+                    if state.is_empty() {
+                        continue;
+                    }
+                    for (i, slot) in net.slots().iter().filter(|s| s.trainable).enumerate() {
+                        let data = read(&format!("opt.{prefix}.{i}"), &slot.shape)?;
+                        FastNet::import(slot, &data, state);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Optimiser updates applied so far.
+    pub fn optimizer_steps(&self) -> u64 {
+        match &self.engine {
+            Engine::Candle { opt, .. } => opt.steps(),
+            Engine::Fast { opt, .. } => opt.steps(),
+        }
     }
 
     /// Puts a restored run at the start of the epoch after `progress.epoch`.
     pub(crate) fn restore(&mut self, progress: Progress, opt_steps: u64) {
         self.rng.set_word_pos(progress.rng_word_pos);
-        self.opt.set_steps(opt_steps);
+        match &mut self.engine {
+            Engine::Candle { opt, .. } => opt.set_steps(opt_steps),
+            Engine::Fast { opt, .. } => opt.set_steps(opt_steps),
+        }
         self.state = if progress.epoch >= self.cfg.epochs {
             RunState::Finished
         } else {
@@ -418,6 +573,17 @@ impl Trainer {
         self.progress = progress;
         self.cursor = 0;
     }
+}
+
+/// Index of the largest value (the first of ties), as candle's `argmax`.
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as u32
 }
 
 #[cfg(test)]

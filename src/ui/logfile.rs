@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use simplelog::{ConfigBuilder, LevelFilter, WriteLogger};
 
 const FILE: &str = "shatterlab.log";
@@ -16,32 +17,32 @@ const FILE: &str = "shatterlab.log";
 pub fn log_path(
     flag: Option<&Path>,
     env: impl Fn(&str) -> Option<OsString>,
-) -> Result<PathBuf, String> {
+) -> anyhow::Result<PathBuf> {
     if let Some(path) = flag {
         return Ok(path.to_path_buf());
     }
     crate::xdg::app_dir("XDG_STATE_HOME", ".local/state", env)
         .map(|dir| dir.join(FILE))
-        .ok_or_else(|| "no log file: pass --log PATH (HOME is not set)".into())
+        .context("no log file: pass --log PATH (HOME is not set)")
 }
 
 /// Appends the process's log records to `path`, creating its directory. Err says why not;
 /// the lab runs on without a log then.
-pub fn open(path: &Path) -> Result<(), String> {
-    let why = |e: &dyn std::fmt::Display| format!("cannot open log {}: {e}", path.display());
+pub fn open(path: &Path) -> anyhow::Result<()> {
+    let why = || format!("cannot open log {}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| why(&e))?;
+        std::fs::create_dir_all(dir).with_context(why)?;
     }
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| why(&e))?;
+        .with_context(why)?;
     let config = ConfigBuilder::new()
         // candle and friends are quiet at info; keep their debug chatter out.
         .add_filter_allow_str("shatterlab")
         .build();
-    WriteLogger::init(LevelFilter::Info, config, file).map_err(|e| why(&e))
+    WriteLogger::init(LevelFilter::Info, config, file).with_context(why)
 }
 
 #[cfg(test)]
@@ -64,7 +65,8 @@ mod tests {
             path(None, &[("XDG_STATE_HOME", ""), ("HOME", "/h")]),
             Path::new("/h/.local/state/shatterlab/shatterlab.log")
         );
-        assert!(log_path(None, fake_env(&[])).unwrap_err().contains("--log"));
+        let e = log_path(None, fake_env(&[])).unwrap_err();
+        assert!(e.to_string().contains("--log"), "{e}");
     }
 
     #[test]
@@ -73,6 +75,6 @@ mod tests {
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "").unwrap();
         let e = open(&blocker.join("sub/shatterlab.log")).unwrap_err();
-        assert!(e.contains("cannot open log"), "{e}");
+        assert!(e.to_string().contains("cannot open log"), "{e:#}");
     }
 }

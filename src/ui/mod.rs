@@ -67,7 +67,8 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
         command_line(&lab)
     );
     let paths = TrainPaths {
-        data_root: data_root(opts.data_dir.as_deref(), env).map_err(|e| format!("{e:#}")),
+        data_root: data_root(opts.data_dir.as_deref(), "--data-dir", env)
+            .map_err(|e| format!("{e:#}")),
         runs_dir: opts.runs_dir,
         source: Source::official(std::env::var(URL_ENV).ok().filter(|u| !u.is_empty())),
     };
@@ -76,7 +77,13 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    let result = runtime.block_on(event_loop(lab, opts.look.fps, theme, paths, log.err()));
+    let result = runtime.block_on(event_loop(
+        lab,
+        opts.look.fps,
+        theme,
+        paths,
+        log.err().map(|e| format!("{e:#}")),
+    ));
     match &result {
         Ok(()) => log::info!("session end"),
         Err(e) => log::error!("session failed: {e:#}"),

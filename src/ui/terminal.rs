@@ -1,5 +1,6 @@
 //! Entering and leaving the terminal UI. The terminal is restored on every way out: normal
-//! return and `?` errors through the guard's Drop, panics through ratatui's panic hook.
+//! return and `?` errors through the guard's Drop, panics through ratatui's panic hook, stop
+//! signals through `shutdown`, which this guard tells when it holds the terminal.
 
 use std::io;
 
@@ -19,7 +20,10 @@ impl Tui {
     /// Enters raw mode and the alternate screen, and installs the restoring panic hook.
     pub fn enter() -> io::Result<Self> {
         match ratatui::try_init() {
-            Ok(terminal) => Ok(Self { terminal }),
+            Ok(terminal) => {
+                crate::shutdown::set_terminal_held(true);
+                Ok(Self { terminal })
+            }
             Err(e) => {
                 // try_init may fail after raw mode is on.
                 ratatui::restore();
@@ -30,14 +34,29 @@ impl Tui {
 
     /// Draws one frame inside a synchronized update, so terminals show it whole.
     pub fn draw(&mut self, state: &State) -> io::Result<()> {
-        queue!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        self.terminal.draw(|frame| render(state, frame))?;
-        execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)
+        debug_panic();
+        crate::shutdown::while_drawing(|| {
+            queue!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+            self.terminal.draw(|frame| render(state, frame))?;
+            execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)
+        })
     }
 }
 
 impl Drop for Tui {
     fn drop(&mut self) {
         ratatui::restore();
+        crate::shutdown::set_terminal_held(false);
+    }
+}
+
+/// Debug builds only: panics at the next frame once the file named by
+/// `SHATTERLAB_DEBUG_PANIC` exists, so tests can check what a panic leaves behind.
+fn debug_panic() {
+    if cfg!(debug_assertions)
+        && std::env::var_os("SHATTERLAB_DEBUG_PANIC")
+            .is_some_and(|p| std::path::Path::new(&p).exists())
+    {
+        panic!("debug panic requested through SHATTERLAB_DEBUG_PANIC");
     }
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 use crate::config::{Activation, Arch, Init, LabConfig};
 use crate::nets::conv::{ConvInit, ConvNetConfig, MAX_CONV_DEPTH};
 use crate::train::config::TrainConfig;
+use crate::train::datadir::DataStatus;
 use crate::train::download::Progress;
+use crate::train::session::RunId;
 use crate::train::trainer::{RunState, TrainEvent};
 use crate::ui::effect::Effect;
-use crate::worker::train::{DataStatus, RunId, TrainJob, TrainUpdate};
+use crate::worker::train::{TrainJob, TrainUpdate};
 
 /// Settings of a run queued from the tab that the lab's toggles do not set: small enough
 /// that a CPU shows the curves move within seconds (the screen says so).
@@ -230,7 +232,7 @@ impl TrainTab {
             return Err(format!("cannot train: {reason}"));
         }
         let cfg = draft(&self.base, lab);
-        cfg.validate()?;
+        cfg.validate().map_err(|e| format!("{e:#}"))?;
         let run = self.next_id;
         self.next_id += 1;
         self.runs.push(RunView::new(run, cfg.clone()));

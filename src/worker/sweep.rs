@@ -11,8 +11,9 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use crate::config::LabConfig;
 use crate::device::device_for;
+use crate::lab::bank::WeightBank;
 use crate::lab::summary::DepthView;
-use crate::lab::sweep::sweep;
+use crate::lab::sweep::sweep_with_bank;
 
 /// Which half of the A/B view a job or update belongs to; each side has its own worker, so
 /// the two sweeps run side by side.
@@ -111,6 +112,7 @@ pub fn spawn(jobs: mpsc::Receiver<Job>, updates: mpsc::Sender<Update>) -> std::i
                 updates,
                 next: None,
                 latest: 0,
+                bank: WeightBank::default(),
             }
             .run()
         })
@@ -124,6 +126,8 @@ struct Worker {
     next: Option<Job>,
     /// Newest generation seen: jobs older than it are stale.
     latest: u64,
+    /// Weights drawn by earlier sweeps, reused by toggles that keep them.
+    bank: WeightBank,
 }
 
 /// Why a sweep stopped early.
@@ -170,7 +174,8 @@ impl Worker {
         let mut stop = None;
         let mut started = Instant::now();
         let outcome = device_for(cfg.device).and_then(|device| {
-            sweep(cfg, device, |result| {
+            let mut bank = std::mem::take(&mut self.bank);
+            let outcome = sweep_with_bank(cfg, device, &mut bank, |result| {
                 compute += started.elapsed();
                 let depth = result.stats.depth;
                 let view = Box::new(DepthView::new(result, cfg.points));
@@ -191,7 +196,9 @@ impl Worker {
                 } else {
                     ControlFlow::Continue(())
                 }
-            })
+            });
+            self.bank = bank;
+            outcome
         });
         let update = match (stop, outcome) {
             (Some(Stop::Gone), _) => return ControlFlow::Break(()),

@@ -13,13 +13,10 @@ use crate::config::DeviceKind;
 use crate::device::device_for;
 use crate::train::cifar::{Cifar, TRAIN_FILES};
 use crate::train::config::TrainConfig;
-use crate::train::datadir::batches_dir;
+use crate::train::datadir::{DataStatus, batches_dir};
 use crate::train::download::{self, Progress, Retry, Source};
-use crate::train::session::Session;
+use crate::train::session::{RunId, Session};
 use crate::train::trainer::{RunState, TrainEvent};
-
-/// Identifies a run from the UI's queue to its last update.
-pub type RunId = u64;
 
 /// UI to training worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,19 +33,6 @@ pub enum TrainJob {
     Stop { run: RunId },
     /// Fetches CIFAR-10 into the data root; reports progress, then the data status again.
     Download,
-}
-
-/// Whether the data directory holds CIFAR-10, as checked when the worker starts.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DataStatus {
-    Found {
-        dir: PathBuf,
-    },
-    /// `root` is the data root the download command would fill.
-    Missing {
-        root: Option<PathBuf>,
-        reason: String,
-    },
 }
 
 /// Training worker to UI.

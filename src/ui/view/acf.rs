@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+use ratatui::widgets::{Axis, Chart};
 
-use super::{PaneCtx, legend};
+use super::{PaneCtx, legend, line};
 use crate::lab::stats::MAX_LAG;
 
 /// Depths 1, 2, 4, … below `max`, then `max` itself.
@@ -46,16 +46,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         .fold(-0.2f64, f64::min);
     let reference = theme.reference_marker();
     let mut datasets = vec![
-        Dataset::default()
-            .data(&brown)
-            .marker(reference)
-            .graph_type(GraphType::Line)
-            .style(theme.brown()),
-        Dataset::default()
-            .data(&white)
-            .marker(reference)
-            .graph_type(GraphType::Line)
-            .style(theme.white_noise()),
+        line(&brown, reference, theme.brown()),
+        line(&white, reference, theme.white_noise()),
     ];
     let mut items = vec![
         ("brown".to_string(), theme.brown()),
@@ -63,13 +55,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     ];
     for (i, (d, c)) in depths.iter().zip(&curves).enumerate() {
         let style = theme.series(i, depths.len());
-        datasets.push(
-            Dataset::default()
-                .data(c)
-                .marker(theme.marker)
-                .graph_type(GraphType::Line)
-                .style(style),
-        );
+        datasets.push(line(c, theme.marker, style));
         items.push((
             if i == 0 {
                 format!("L={d}")

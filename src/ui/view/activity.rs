@@ -9,10 +9,9 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
 use super::PaneCtx;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
-        return ctx.waiting(frame, area, ctx.block("activity"));
+    let Some((view, block)) = ctx.at_shown_depth(frame, area, "activity") else {
+        return;
     };
-    let block = ctx.block(format!("activity · L={}", view.stats.depth));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let a = &view.activity;

@@ -5,13 +5,13 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Axis, Block, Chart, Paragraph};
 
-use super::{decimate, legend, num};
+use super::{decimate, legend, line, num};
+use crate::train::session::RunId;
 use crate::ui::app::State;
 use crate::ui::theme::Theme;
 use crate::ui::train::RunView;
-use crate::worker::train::RunId;
 
 /// Points of a curve; the loss chart keeps (run, raw, smoothed) in (epoch, log10 loss).
 type Series = Vec<(f64, f64)>;
@@ -97,10 +97,10 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
         .collect();
     let mut datasets = Vec::new();
     for raw in &clamped {
-        datasets.push(line(raw, theme, theme.dim()));
+        datasets.push(line(raw, theme.marker, theme.dim()));
     }
     for (r, _, smooth) in &curves {
-        datasets.push(line(smooth, theme, run_style(theme, r.id)));
+        datasets.push(line(smooth, theme.marker, run_style(theme, r.id)));
     }
     let items = curves
         .iter()
@@ -135,7 +135,7 @@ pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
     }
     let datasets = curves
         .iter()
-        .map(|(id, pts)| line(pts, theme, run_style(theme, *id)))
+        .map(|(id, pts)| line(pts, theme.marker, run_style(theme, *id)))
         .collect();
     let items = curves
         .iter()
@@ -150,14 +150,6 @@ pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
             Line::from("100%"),
         ]));
     frame.render_widget(chart, area);
-}
-
-fn line<'a>(data: &'a [(f64, f64)], theme: &Theme, style: Style) -> Dataset<'a> {
-    Dataset::default()
-        .data(data)
-        .marker(theme.marker)
-        .graph_type(GraphType::Line)
-        .style(style)
 }
 
 #[cfg(test)]

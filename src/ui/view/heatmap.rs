@@ -18,10 +18,9 @@ pub(super) fn width_for(height: u16) -> u16 {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
-        return ctx.waiting(frame, area, ctx.block("correlation"));
+    let Some((view, block)) = ctx.at_shown_depth(frame, area, "correlation") else {
+        return;
     };
-    let block = ctx.block(format!("correlation · L={}", view.stats.depth));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let theme = &ctx.state.theme;

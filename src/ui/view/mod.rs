@@ -14,9 +14,12 @@ mod train;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Dataset, GraphType, Paragraph, Wrap};
 
+use crate::lab::summary::DepthView;
 use crate::ui::app::State;
 use crate::ui::command::Tab;
 use crate::ui::lab::{Pairing, Pane, SweepResults};
@@ -116,7 +119,22 @@ struct PaneCtx<'a> {
     side: &'a str,
 }
 
-impl PaneCtx<'_> {
+impl<'a> PaneCtx<'a> {
+    /// The sweep's result at the lab's shown depth with the pane's frame titled
+    /// `name · L=depth`; None, after drawing the wait (or the error), before it arrives.
+    fn at_shown_depth<'b>(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        name: &str,
+    ) -> Option<(&'a DepthView, Block<'b>)> {
+        let Some(view) = self.run.at(self.state.lab.shown_depth()) else {
+            self.waiting(frame, area, self.block(name));
+            return None;
+        };
+        Some((view, self.block(format!("{name} · L={}", view.stats.depth))))
+    }
+
     /// The pane's frame, titled with its side (in the A/B view) and name.
     fn block<'b>(&self, title: impl Into<String>) -> Block<'b> {
         let title = title.into();
@@ -147,6 +165,15 @@ impl PaneCtx<'_> {
             area,
         );
     }
+}
+
+/// A chart series drawn as a line: every pane's datasets are built here.
+fn line<'a>(data: &'a [(f64, f64)], marker: Marker, style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .data(data)
+        .marker(marker)
+        .graph_type(GraphType::Line)
+        .style(style)
 }
 
 /// A legend line: coloured names separated by gaps.

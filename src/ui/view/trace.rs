@@ -3,11 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
+use ratatui::widgets::{Axis, Block, Chart, Dataset};
 
-use super::{PaneCtx, decimate, legend};
+use super::{PaneCtx, decimate, legend, line};
 use crate::ui::app::State;
 use crate::ui::lab::SweepResults;
 
@@ -16,10 +15,9 @@ use crate::ui::lab::SweepResults;
 const Y_RANGE: f64 = 3.0;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some(view) = ctx.run.at(ctx.state.lab.shown_depth()) else {
-        return ctx.waiting(frame, area, ctx.block("gradient g(x)"));
+    let Some((view, block)) = ctx.at_shown_depth(frame, area, "gradient g(x)") else {
+        return;
     };
-    let block = ctx.block(format!("gradient g(x) · L={}", view.stats.depth));
     let theme = &ctx.state.theme;
     let grid = ctx.run.cfg.grid();
     let columns = area.width.saturating_sub(8) as usize;
@@ -106,14 +104,6 @@ fn series(grid: &[f64], trace: &[f64], columns: usize) -> Vec<(f64, f64)> {
         .map(|(x, g)| (*x, (g * scale).clamp(-Y_RANGE, Y_RANGE)))
         .collect();
     decimate(&pts, columns)
-}
-
-fn line<'a>(data: &'a [(f64, f64)], marker: ratatui::symbols::Marker, style: Style) -> Dataset<'a> {
-    Dataset::default()
-        .data(data)
-        .marker(marker)
-        .graph_type(GraphType::Line)
-        .style(style)
 }
 
 fn chart<'a>(

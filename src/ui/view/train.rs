@@ -9,10 +9,10 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Wrap};
 
 use super::{curves, runs};
 use crate::train::config::TrainConfig;
+use crate::train::datadir::DataStatus;
 use crate::train::download::Progress;
 use crate::ui::app::State;
 use crate::ui::train::draft;
-use crate::worker::train::DataStatus;
 
 /// Table rows shown before it scrolls, per height of the tab.
 fn table_rows(height: u16) -> u16 {
