@@ -2,6 +2,7 @@
 //! compared against.
 
 pub mod bank;
+pub mod depth_curves;
 pub mod forward;
 pub mod inputs;
 pub mod readout;

@@ -13,6 +13,32 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+/// Which estimate of the gradient covariances the lab shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Estimator {
+    /// The readout integrated out: the hidden layers' spread alone.
+    #[default]
+    Integrated,
+    /// Each net's own random readout: what one net's gradient shows.
+    Random,
+}
+
+impl Estimator {
+    pub fn flipped(self) -> Self {
+        match self {
+            Estimator::Integrated => Estimator::Random,
+            Estimator::Random => Estimator::Integrated,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Integrated => "integrated readout",
+            Estimator::Random => "random readout",
+        }
+    }
+}
+
 /// Per-point vectors of R nets, net-major (nets x points x dim), with E[g_p g_q] estimated by
 /// `scale` times the mean over nets of z_p . z_q.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +93,10 @@ pub fn distance_edges(points: usize) -> Vec<usize> {
     edges.dedup();
     edges
 }
+
+/// One net's part of the pooled sums: its mean of scale |z_p|^2 and, per distance edge e,
+/// the sum over pairs q - p >= e of û_p . û_q.
+type NetSums = (f64, Vec<f64>);
 
 /// Far pairs are at least this far apart: half the grid.
 fn far_gap(points: usize) -> usize {
@@ -138,7 +168,7 @@ impl PointVectors {
         let edges = distance_edges(p);
         // Per net: its mean of scale |z_p|^2 and, per edge e, the sum over pairs q - p >= e
         // of û_p . û_q.
-        let per_net: Vec<(f64, Vec<f64>)> = self
+        let per_net: Vec<NetSums> = self
             .data
             .par_chunks_exact(p * dim)
             .map(|net| {
@@ -169,7 +199,7 @@ impl PointVectors {
                 (var, beyond)
             })
             .collect();
-        let column = |f: &dyn Fn(&(f64, Vec<f64>)) -> f64| -> (f64, f64) {
+        let column = |f: &dyn Fn(&NetSums) -> f64| -> (f64, f64) {
             mean_se(&per_net.iter().map(f).collect::<Vec<_>>())
         };
         let edge = |e: usize| edges.iter().position(|&x| x == e).unwrap_or(0);

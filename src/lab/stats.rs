@@ -1,6 +1,6 @@
-//! Statistics of gradients over the input grid (paper §7): autocorrelation, covariance and
-//! correlation over random nets, unit activity and contiguity, and noise references computed
-//! with the same estimators.
+//! Statistics of gradients over the input grid (paper §7): autocorrelation, unit activity
+//! and contiguity, and noise references computed with the same estimators (covariances and
+//! correlations over nets: `readout`).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -59,33 +59,6 @@ pub fn mean_and_se(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
         })
         .collect();
     (mean, se)
-}
-
-/// Uncentred second moments C_pq = mean over nets of g_p g_q (E[g] = 0 by symmetry of the
-/// readout). `grads` is net-major (nets x points); the result is (points x points).
-pub fn second_moments(grads: &[f64], points: usize) -> Vec<f64> {
-    let nets = grads.len() / points;
-    let mut c = vec![0.0; points * points];
-    for g in grads.chunks_exact(points) {
-        for (p, &gp) in g.iter().enumerate() {
-            let row = &mut c[p * points..(p + 1) * points];
-            row.iter_mut().zip(g).for_each(|(c, &gq)| *c += gp * gq);
-        }
-    }
-    c.iter_mut().for_each(|v| *v /= nets as f64);
-    c
-}
-
-/// Correlation C_pq / sqrt(C_pp C_qq) of a second-moment matrix.
-pub fn correlation(moments: &[f64], points: usize) -> Vec<f64> {
-    let diag: Vec<f64> = (0..points)
-        .map(|p| moments[p * points + p].sqrt())
-        .collect();
-    moments
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| c / (diag[i / points] * diag[i % points]))
-        .collect()
 }
 
 /// Activity of the rectifier units of one layer, pooled over nets.
@@ -266,12 +239,5 @@ mod tests {
         assert!((a.active_fraction - (4.0 / 6.0 + 1.0) / 2.0).abs() < 1e-12);
         assert_eq!(a.mean_run_length, 10.0 / 3.0);
         assert_eq!(a.run_histogram, vec![0, 2, 1]);
-    }
-
-    #[test]
-    fn correlation_of_identical_points_is_one() {
-        let grads = vec![1.0, 1.0, 2.0, 2.0, -1.0, -1.0];
-        let c = correlation(&second_moments(&grads, 2), 2);
-        assert!(c.iter().all(|v| (v - 1.0).abs() < 1e-12));
     }
 }

@@ -24,6 +24,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let theme = &ctx.state.theme;
+    let heat = view.heat(ctx.state.lab.estimator);
     let pixels = inner
         .width
         .saturating_sub(BAR_WIDTH + 1)
@@ -34,9 +35,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let buf = frame.buffer_mut();
     for row in 0..pixels.div_ceil(2) {
         for col in 0..pixels {
-            let top = sample(&view.heat, 2 * row, col, pixels);
+            let top = sample(heat, 2 * row, col, pixels);
             let bottom = if 2 * row + 1 < pixels {
-                sample(&view.heat, 2 * row + 1, col, pixels)
+                sample(heat, 2 * row + 1, col, pixels)
             } else {
                 top
             };
