@@ -31,7 +31,10 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
     let limit = budget::limit(opts.max_memory);
     budget::check(&budget::theory(cfg.depth, opts.trials), limit).map_err(anyhow::Error::msg)?;
-    let work = budget::theory_work(cfg.depth, opts.trials, cfg.width);
+    let model = Model::for_arch(cfg.arch, cfg.bn);
+    // The centred variant, where there is one, is simulated too.
+    let simulations = 1 + usize::from(model.centred().is_some());
+    let work = simulations as u64 * budget::theory_work(cfg.depth, opts.trials, cfg.width);
     anyhow::ensure!(
         work <= budget::MAX_THEORY_WORK,
         "refused: theory with depth {}, trials {}, width {} draws {work} samples, over the \
@@ -41,7 +44,6 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         cfg.width,
         budget::MAX_THEORY_WORK
     );
-    let model = Model::for_arch(cfg.arch, cfg.bn);
     let simulate =
         |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
     let measured = simulate(model);
