@@ -97,16 +97,10 @@ impl CorrVsDepth {
         estimator: Estimator,
     ) -> Self {
         let model = Model::for_arch(cfg.arch, cfg.bn);
-        let pick = |s: &'_ DepthStats| -> PairStats {
-            match estimator {
-                Estimator::Integrated => s.integrated.clone(),
-                Estimator::Random => s.random.clone(),
-            }
-        };
         let (far, neighbour): (Vec<Point>, Vec<Point>) = depths
             .iter()
             .map(|s| {
-                let p = pick(s);
+                let p = estimated(s, estimator);
                 (
                     Point {
                         depth: s.depth,
@@ -169,6 +163,14 @@ impl CorrVsDepth {
             Inputs::Grid => "far",
             Inputs::Independent => "pairs",
         }
+    }
+}
+
+/// A depth's covariance summaries under `estimator`.
+fn estimated(stats: &DepthStats, estimator: Estimator) -> &PairStats {
+    match estimator {
+        Estimator::Integrated => &stats.integrated,
+        Estimator::Random => &stats.random,
     }
 }
 

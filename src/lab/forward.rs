@@ -289,12 +289,18 @@ impl Layer<'_> {
         nets: &mut [NetWeights],
         spills: &mut [Spill],
     ) -> LayerOutput {
+        let own_rows = self.points() * self.shape.readout_width();
+        // Each net writes its points' tangent rows straight into the output.
+        let mut tangents = vec![0.0; lanes.len() * own_rows];
         let parts: Vec<NetLayer> = lanes
             .par_iter_mut()
             .zip(nets)
             .zip(spills)
+            .zip(tangents.par_chunks_mut(own_rows.max(1)))
             .enumerate()
-            .map(|(index, ((lane, weights), spill))| lane.step(self, index, weights, spill))
+            .map(|(index, (((lane, weights), spill), tangents))| {
+                lane.step(self, index, weights, spill, tangents)
+            })
             .collect();
         let units = parts.first().map_or(0, |p| p.units);
         let mut out = LayerOutput {
@@ -303,7 +309,7 @@ impl Layer<'_> {
             grads: Vec::with_capacity(parts.len() * self.points()),
             active: Vec::with_capacity(parts.len() * self.points() * units),
             units,
-            tangents: Vec::with_capacity(parts.len() * self.points() * self.shape.readout_width()),
+            tangents,
             tangent_width: self.shape.readout_width(),
             mirrored_readout: self.shape.mirrored_readout(),
         };
@@ -311,7 +317,6 @@ impl Layer<'_> {
             out.values.extend(part.values);
             out.grads.extend(part.grads);
             out.active.extend(part.active);
-            out.tangents.extend(part.tangents);
         }
         out
     }
@@ -335,8 +340,6 @@ struct NetLayer {
     grads: Vec<f64>,
     active: Vec<bool>,
     units: usize,
-    /// Each point's own tangent row (points x readout width).
-    tangents: Vec<f64>,
 }
 
 /// f32 or f64, the dtypes the host path runs in.
@@ -403,6 +406,7 @@ impl<T: Element> HostNet<T> {
         index: usize,
         net: &mut NetWeights,
         spill: &mut Spill,
+        tangents: &mut [f64],
     ) -> NetLayer {
         let rows = layer.rows();
         let rectify = layer.rectify();
@@ -488,20 +492,18 @@ impl<T: Element> HostNet<T> {
             .chunks_exact(post_width)
             .flat_map(|row| row[..units].iter().map(|&v| v > T::zero()))
             .collect();
-        let tangents = (0..layer.points())
-            .flat_map(|i| {
-                let row = layer.own_tangent_row(i) * state_width;
-                self.state[row..row + state_width]
-                    .iter()
-                    .map(|v| v.to_f64().unwrap_or(f64::NAN))
-            })
-            .collect();
+        // Each point's own tangent row, (points x readout width).
+        for (i, out) in tangents.chunks_exact_mut(state_width).enumerate() {
+            let row = layer.own_tangent_row(i) * state_width;
+            out.iter_mut()
+                .zip(&self.state[row..row + state_width])
+                .for_each(|(o, v)| *o = v.to_f64().unwrap_or(f64::NAN));
+        }
         NetLayer {
             values,
             grads,
             active,
             units,
-            tangents,
         }
     }
 }
