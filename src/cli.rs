@@ -344,8 +344,6 @@ pub enum Invocation {
         lab: LabConfig,
         ui: ui::Options,
         no_tui: bool,
-        /// `--max-memory`: the budget of the headless report.
-        max_memory: Option<u64>,
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
@@ -457,12 +455,12 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 data_dir: cli.ui.data_dir,
                 runs_dir: cli.ui.runs_dir,
                 log: cli.ui.log,
+                max_memory: cli.lab.max_memory,
             };
             Ok(Invocation::Lab {
                 lab,
                 ui,
                 no_tui: cli.no_tui,
-                max_memory: cli.lab.max_memory,
             })
         }
     }

@@ -62,15 +62,10 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
                 .write_all(&document)
                 .context("writing to stdout")
         }
-        Invocation::Lab {
-            lab,
-            ui,
-            no_tui,
-            max_memory,
-        } => {
+        Invocation::Lab { lab, ui, no_tui } => {
             if no_tui || !std::io::stdout().is_terminal() {
                 let opts = GradOptions {
-                    max_memory,
+                    max_memory: ui.max_memory,
                     ..GradOptions::default()
                 };
                 commands::grad::run(&lab, &opts)

@@ -488,3 +488,25 @@ fn invalid_settings_are_refused_with_the_reason() {
     assert_eq!(press(&mut state, "r").len(), 1);
     assert_eq!(state.notice, None);
 }
+
+#[test]
+fn a_change_over_the_memory_limit_is_refused_in_the_status_bar() {
+    let (mut state, _) = new_state(tiny(), theme());
+    let need = |cfg: &LabConfig| shatterlab::budget::sweep(cfg).bytes;
+    let wider = LabConfig {
+        width: 25,
+        ..tiny()
+    };
+    // Room for the tiny lab, not for the next width.
+    state.lab.memory_limit = Some(((need(&tiny()) + need(&wider)) / 2, "--max-memory"));
+    assert!(need(&wider) > need(&tiny()));
+    assert!(press(&mut state, "w").is_empty());
+    assert_eq!((state.lab.cfg.clone(), state.lab.generation), (tiny(), 1));
+    let notice = state.notice.clone().unwrap_or_default();
+    for needle in ["refused", "width 25", "--max-memory", "lower"] {
+        assert!(notice.contains(needle), "{notice:?} lacks {needle:?}");
+    }
+    // What fits still goes through.
+    assert_eq!(press(&mut state, "r").len(), 1);
+    assert_eq!(state.notice, None);
+}

@@ -297,3 +297,23 @@ fn a_panic_restores_the_terminal_and_closes_training_runs() {
     drop(keys);
     child.wait().unwrap();
 }
+
+/// Settings the memory limit cannot hold are refused before the terminal is touched: one
+/// line, a failing status, no alternate screen.
+#[test]
+fn the_lab_refuses_settings_over_the_memory_limit_before_opening() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner =
+        format!("stty rows 24 cols 80; {bin} --width 800 --nets 100 --max-memory 1M; echo EXIT=$?");
+    let (_child, mut screen, _keys) = start(&inner, &[]);
+    screen.wait_for(&["EXIT="]);
+    let text = screen.text();
+    assert!(text.contains("EXIT=1"), "{text}");
+    for needle in ["refused", "width 800", "--max-memory"] {
+        assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+    }
+    assert!(
+        !screen.raw_contains("\x1b[?1049h"),
+        "the alternate screen was opened"
+    );
+}

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::budget;
 use crate::config::{Activation, Arch, Init, LabConfig};
 use crate::nets::conv::{ConvInit, ConvNetConfig, MAX_CONV_DEPTH};
 use crate::train::config::TrainConfig;
@@ -229,12 +230,17 @@ impl TrainTab {
 
     /// Queues a run of the lab's settings; refused (with the reason) without data. The
     /// effects come with a note when the run differs from the lab (see `draft_note`).
-    pub fn queue(&mut self, lab: &LabConfig) -> Result<(Vec<Effect>, Option<String>), String> {
+    pub fn queue(
+        &mut self,
+        lab: &LabConfig,
+        memory_limit: Option<(u64, &'static str)>,
+    ) -> Result<(Vec<Effect>, Option<String>), String> {
         if let Some(DataStatus::Missing { reason, .. }) = &self.data {
             return Err(format!("cannot train: {reason}"));
         }
         let cfg = draft(&self.base, lab);
         cfg.validate().map_err(|e| format!("{e:#}"))?;
+        budget::check(&budget::train(&cfg), memory_limit)?;
         let run = self.next_id;
         self.next_id += 1;
         self.runs.push(RunView::new(run, cfg.clone()));
