@@ -510,3 +510,30 @@ fn a_change_over_the_memory_limit_is_refused_in_the_status_bar() {
     assert_eq!(press(&mut state, "r").len(), 1);
     assert_eq!(state.notice, None);
 }
+
+/// A depth whose numbers became Inf/NaN is named in the status bar, never drawn silently.
+#[test]
+fn overflow_is_named_in_the_status_bar() {
+    let (mut state, jobs) = new_state(tiny(), theme());
+    let Job::Sweep {
+        generation, side, ..
+    } = jobs[0].clone()
+    else {
+        panic!("a sweep job");
+    };
+    for mut view in views(&tiny()) {
+        view.stats.overflow = view.stats.depth >= 3;
+        let u = Update::Depth {
+            generation,
+            side,
+            view: Box::new(view),
+            compute: Duration::ZERO,
+        };
+        update(&mut state, Action::Sweep(u));
+    }
+    let backend = draw(&state, 120, 40);
+    let bar: String = (0..120)
+        .map(|x| backend.buffer()[(x, 38)].symbol().to_string())
+        .collect();
+    assert!(bar.contains("Inf/NaN from depth 3"), "{bar:?}");
+}

@@ -179,6 +179,14 @@ pub struct SweepResults {
 }
 
 impl SweepResults {
+    /// The shallowest depth whose gradients or statistics became Inf/NaN.
+    pub fn first_overflow(&self) -> Option<usize> {
+        self.depths
+            .iter()
+            .find(|d| d.stats.overflow)
+            .map(|d| d.stats.depth)
+    }
+
     fn new(cfg: LabConfig) -> Self {
         Self {
             cfg,
