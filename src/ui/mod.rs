@@ -54,10 +54,16 @@ pub struct Options {
     pub runs_dir: PathBuf,
     /// The lab's log file; None: the XDG state directory.
     pub log: Option<PathBuf>,
+    /// `--max-memory`: settings whose sweeps or runs would need more are refused.
+    pub max_memory: Option<u64>,
 }
 
 /// Runs the lab until the user quits. The terminal is restored before this returns.
 pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
+    // Settings the machine cannot hold are refused before the terminal is touched; later
+    // changes are refused in the status bar against the same limit.
+    let memory_limit = crate::budget::limit(opts.max_memory);
+    crate::budget::check(&crate::budget::sweep(&lab), memory_limit).map_err(anyhow::Error::msg)?;
     let env = |k: &str| std::env::var_os(k);
     let log = logfile::log_path(opts.log.as_deref(), env).and_then(|p| logfile::open(&p));
     let argv: Vec<String> = std::env::args().collect();
@@ -83,6 +89,7 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
         theme,
         paths,
         log.err().map(|e| format!("{e:#}")),
+        memory_limit,
     ));
     match &result {
         Ok(()) => log::info!("session end"),
@@ -97,12 +104,14 @@ async fn event_loop(
     theme: Theme,
     paths: TrainPaths,
     log_problem: Option<String>,
+    memory_limit: Option<(u64, &'static str)>,
 ) -> anyhow::Result<()> {
     let (update_tx, mut updates) = mpsc::channel(UPDATE_QUEUE);
     let (train_tx, mut train_updates) = mpsc::channel(UPDATE_QUEUE);
     let mut workers = Workers::spawn(&update_tx, paths, train_tx)?;
     drop(update_tx);
     let (mut state, effects) = State::new(lab, theme);
+    state.lab.memory_limit = memory_limit;
     // The TUI runs on without a log file, and says so.
     state.notice = log_problem;
     workers.outbox.extend(effects);
