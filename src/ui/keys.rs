@@ -84,6 +84,12 @@ pub const BINDINGS: &[Binding] = &[
         Some("depth"),
     ),
     bind(&[key('w')], Command::Width, "cycle width", None),
+    bind(
+        &[key('i')],
+        Command::Inputs,
+        "inputs: 1-D grid ↔ independent",
+        None,
+    ),
     // No footer hint: the 80-column footer keeps room for the tab key and help.
     bind(&[key('r')], Command::NewSeed, "new seed", None),
     bind(
@@ -145,6 +151,12 @@ pub const BINDINGS: &[Binding] = &[
         &[key('y')],
         Command::LogY,
         "log-y: correlation vs depth",
+        None,
+    ),
+    bind(
+        &[key('o')],
+        Command::Estimator,
+        "readout: integrated ↔ random",
         None,
     ),
     bind(
