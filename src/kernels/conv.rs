@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::kernels::Real;
 use crate::kernels::gemm::{ColumnBlocks, Mat, MatMut, Op, product};
-use crate::kernels::im2col::{ConvShape, col2im, im2col};
+use crate::kernels::im2col::{ConvShape, TAPS, col2im, im2col};
 
 /// Lowered elements per block: a few hundred KiB, well inside one core's L2 cache.
 const BLOCK_ELEMS: usize = 1 << 16;
@@ -25,9 +25,11 @@ struct Part<T> {
     d_kernel_t: Vec<T>,
 }
 
-/// Scratch for the convolutions of a net, allocated once: one part per thread.
+/// Scratch for the convolutions of a net, allocated once: one part per thread, and the
+/// kernel flipped for the stride-1 input gradient.
 pub struct Scratch<T> {
     parts: Vec<Part<T>>,
+    flipped: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
@@ -35,7 +37,7 @@ impl<T: Real> Scratch<T> {
     pub fn new<'a>(shapes: impl IntoIterator<Item = &'a ConvShape>, threads: usize) -> Self {
         let (mut col, mut kernel) = (0, 0);
         for s in shapes {
-            col = col.max(s.patch() * block_images(s) * s.out_h() * s.out_w());
+            col = col.max(lowered_rows(s) * block_images(s) * s.out_h() * s.out_w());
             kernel = kernel.max(s.c_out * s.patch());
         }
         let parts = (0..threads.max(1))
@@ -44,7 +46,10 @@ impl<T: Real> Scratch<T> {
                 d_kernel_t: vec![T::zero(); kernel],
             })
             .collect();
-        Self { parts }
+        Self {
+            parts,
+            flipped: vec![T::zero(); kernel],
+        }
     }
 }
 
@@ -54,13 +59,23 @@ impl<T> Scratch<T> {
         self.parts
             .iter()
             .map(|p| p.col.len() + p.d_kernel_t.len())
-            .sum()
+            .sum::<usize>()
+            + self.flipped.len()
+    }
+}
+
+/// Rows of the largest lowered block: 9·C of the input, or at stride 1 also 9·O of the
+/// output gradient (lowered for the input gradient).
+fn lowered_rows(s: &ConvShape) -> usize {
+    match s.stride {
+        1 => s.patch().max(s.flipped().patch()),
+        _ => s.patch(),
     }
 }
 
 /// Images lowered together: the most whose lowered block fits `BLOCK_ELEMS` (at least one).
 fn block_images(s: &ConvShape) -> usize {
-    let per_image = s.patch() * s.out_h() * s.out_w();
+    let per_image = lowered_rows(s) * s.out_h() * s.out_w();
     (BLOCK_ELEMS / per_image).clamp(1, s.batch.max(1))
 }
 
@@ -72,6 +87,20 @@ fn blocks(s: &ConvShape, t: usize, threads: usize) -> impl Iterator<Item = Range
     (start..end)
         .step_by(step)
         .map(move |b| b..(b + step).min(end))
+}
+
+/// The kernel of the stride-1 input gradient: `flipped[c, o, ky, kx] = kernel[o, c, 2 − ky,
+/// 2 − kx]`, a (C x 9·O) matrix.
+fn flip<T: Real>(kernel: &[T], c_out: usize, c_in: usize, flipped: &mut [T]) {
+    for o in 0..c_out {
+        for c in 0..c_in {
+            let src = &kernel[(o * c_in + c) * TAPS..][..TAPS];
+            let dst = &mut flipped[(c * c_out + o) * TAPS..][..TAPS];
+            for (tap, d) in dst.iter_mut().enumerate() {
+                *d = src[TAPS - 1 - tap];
+            }
+        }
+    }
 }
 
 /// `z (O x pixels) = kernel · im2col(x)`.
@@ -122,6 +151,10 @@ pub fn backward<T: Real>(
     let (patch, image_px, plane) = (s.patch(), s.out_h() * s.out_w(), s.h * s.w);
     let k_len = s.c_out * patch;
     let dx = dx.map(|d| ColumnBlocks::new(d, s.c_in, s.in_pixels()));
+    if dx.is_some() && s.stride == 1 {
+        flip(kernel, s.c_out, s.c_in, &mut scratch.flipped[..k_len]);
+    }
+    let flipped = &scratch.flipped;
     let threads = scratch.parts.len();
     scratch
         .parts
@@ -153,6 +186,25 @@ pub fn backward<T: Real>(
                     true,
                 );
                 let Some(dx) = &dx else { continue };
+                let pixels = images.start * plane..images.end * plane;
+                if s.stride == 1 {
+                    // dx is the convolution of gz with the flipped kernel: one lowering of gz
+                    // and a GEMM writing dx itself, instead of folding 9·C lowered rows back.
+                    let f = s.flipped();
+                    let col = &mut part.col[..f.patch() * cols];
+                    im2col(&f, gz, images.clone(), col);
+                    // SAFETY: threads take disjoint images, hence disjoint columns of dx.
+                    let dst = unsafe { dx.block(pixels) };
+                    let k = Mat::dense(&flipped[..], Op::N, f.patch());
+                    product(
+                        dst,
+                        k,
+                        Mat::dense(col, Op::N, cols),
+                        (s.c_in, f.patch(), cols),
+                        false,
+                    );
+                    continue;
+                }
                 let k_t = Mat::dense(kernel, Op::T, patch);
                 product(
                     MatMut::dense(col, patch, cols),
@@ -161,7 +213,6 @@ pub fn backward<T: Real>(
                     (patch, s.c_out, cols),
                     false,
                 );
-                let pixels = images.start * plane..images.end * plane;
                 // SAFETY: threads take disjoint images, hence disjoint pixels of each channel.
                 col2im(s, col, images.len(), |c| unsafe {
                     dx.row_part(c, pixels.clone())

@@ -32,6 +32,16 @@ impl ConvShape {
         (self.w - 1) / self.stride + 1
     }
 
+    /// The stride-1 convolution from this one's output back to its input (the input
+    /// gradient's, with the kernel flipped); only meaningful at stride 1.
+    pub fn flipped(&self) -> ConvShape {
+        ConvShape {
+            c_in: self.c_out,
+            c_out: self.c_in,
+            ..*self
+        }
+    }
+
     /// Output pixels over the batch: the lowered matrix's columns.
     pub fn pixels(&self) -> usize {
         self.batch * self.out_h() * self.out_w()
