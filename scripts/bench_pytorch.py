@@ -19,10 +19,11 @@ import torch.nn.functional as F
 
 DEPTHS = [8, 20, 50, 110]
 BATCHES = [64, 128]
+# (table name, cell name as in benches/train.rs, activation, batch norm, skips)
 NETS = [
-    ("plain", "relu", False, False),
-    ("resnet+BN", "relu", True, True),
-    ("CReLU+LL", "crelu", True, False),
+    ("plain", "plain", "relu", False, False),
+    ("resnet+BN", "resnet_bn", "relu", True, True),
+    ("CReLU+LL", "crelu_ll", "crelu", True, False),
 ]
 STAGES = 4
 SECONDS = 2.0
@@ -128,10 +129,10 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| depth | net | batch | PyTorch img/s |")
     print("|---|---|---|---|")
-    for name, act, bn, skip in NETS:
+    for name, cell_name, act, bn, skip in NETS:
         for depth in DEPTHS:
             for batch in BATCHES:
-                cell = f"d{depth}_{name}_b{batch}"
+                cell = f"d{depth}_{cell_name}_b{batch}"
                 if flt not in cell:
                     continue
                 rate = images_per_sec(depth, act, bn, skip, batch)
