@@ -138,7 +138,8 @@ pub fn forward<T: Real>(
 }
 
 /// From `gz`, the gradient of `z`: the kernel gradient `dk = gz · im2col(x)ᵀ`, and when `dx` is
-/// given the input gradient `dx = col2im(kernelᵀ · gz)`, both from one lowering per block.
+/// given the input gradient: at stride 1 the convolution of `gz` with the flipped kernel,
+/// else `col2im(kernelᵀ · gz)`. Each block of images is done whole before the next.
 pub fn backward<T: Real>(
     s: &ConvShape,
     x: &[T],
