@@ -20,6 +20,7 @@ use crate::output::Format;
 use crate::train::config::TrainConfig;
 use crate::train::download::URL_ENV;
 use crate::ui;
+use crate::ui::script::Script;
 
 /// Output format of `train`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -280,6 +281,22 @@ pub struct UiArgs {
     /// ~/.local/state/shatterlab/shatterlab.log].
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    /// Record the session as an asciicast v2 file (`asciinema play FILE` plays it back).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Drive the lab from a script of keys, waits and snapshots (format: README, and
+    /// assets/demo.script).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Save the screen once the script has run, as .txt, .ansi or .svg.
+    #[arg(long, value_name = "FILE", requires = "script")]
+    pub screenshot: Option<PathBuf>,
+    /// Where `P` and a script's `snapshot` lines save screens.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub shots_dir: PathBuf,
+    /// Replace existing files named by --record, --screenshot and snapshots.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -457,7 +474,15 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 data_dir: cli.ui.data_dir,
                 runs_dir: cli.ui.runs_dir,
                 log: cli.ui.log,
+                capture: ui::Capture {
+                    record: cli.ui.record,
+                    script: cli.ui.script.as_deref().map(Script::load).transpose()?,
+                    screenshot: cli.ui.screenshot,
+                    shots_dir: cli.ui.shots_dir,
+                    force: cli.ui.force,
+                },
             };
+            ui.capture.check()?;
             Ok(Invocation::Lab {
                 lab,
                 ui,

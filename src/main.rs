@@ -68,6 +68,15 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
             no_tui,
             max_memory,
         } => {
+            let capture = &ui.capture;
+            if (no_tui || !std::io::stdout().is_terminal())
+                && (capture.script.is_some() || capture.record.is_some())
+            {
+                anyhow::bail!(
+                    "--script and --record need the terminal UI: stdout is not a terminal \
+                     (or --no-tui was given)"
+                );
+            }
             if no_tui || !std::io::stdout().is_terminal() {
                 let opts = GradOptions {
                     max_memory,

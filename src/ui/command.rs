@@ -60,6 +60,8 @@ pub enum Command {
     SelectDown,
     Compare,
     Download,
+    /// Save the screen (text, ANSI and SVG); the event loop does the writing.
+    Screenshot,
 }
 
 impl Command {
@@ -73,6 +75,7 @@ impl Command {
             | Command::NewSeed
             | Command::SwitchTab
             | Command::Help
+            | Command::Screenshot
             | Command::Close
             | Command::Quit => Scope::Both,
             Command::QueueRun

@@ -195,6 +195,12 @@ pub const BINDINGS: &[Binding] = &[
         "download missing CIFAR-10",
         None,
     ),
+    bind(
+        &[key('P')],
+        Command::Screenshot,
+        "screenshot (txt, ansi, svg)",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
     bind(
         &[code(KeyCode::Esc)],

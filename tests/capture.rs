@@ -1,0 +1,263 @@
+//! Recording, scripts and screenshots end to end: the real binary runs a script in a
+//! pseudo-terminal; its cast is parsed and replayed into a vt100 emulator, its snapshots
+//! compared across two runs and against the replayed screen, its SVG parsed as XML. Every
+//! wait follows the program's output; nothing sleeps or reads the clock.
+
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+
+mod common;
+
+use common::pty::{DEADLINE, press, start};
+
+const LAB: &str = "--depth 6 --width 24 --points 48 --nets 4 --seed 3";
+
+/// Runs `script` in `dir` with a recording and a final `--screenshot final.txt`; returns
+/// once the lab has exited successfully.
+fn run_script(dir: &Path, script: &str) {
+    std::fs::write(dir.join("t.script"), script).unwrap();
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner = format!(
+        "stty rows 24 cols 80 && cd {dir} && exec {bin} {LAB} --log lab.log --runs-dir runs \
+         --script t.script --record s.cast --screenshot final.txt --shots-dir shots",
+        dir = dir.display()
+    );
+    let (mut child, _screen, keys) = start(&inner, &[]);
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait().unwrap());
+    });
+    let status = done.recv_timeout(DEADLINE).expect("the script quits");
+    drop(keys);
+    assert!(status.success(), "exit status {status}");
+}
+
+/// The cast's lines as JSON: the header, then the events. Panics on a line that is not
+/// one JSON value.
+fn cast_lines(path: &Path) -> (serde_json::Value, Vec<(f64, String, String)>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.ends_with('\n'), "the last line is whole");
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let events = lines
+        .map(|l| {
+            let v: (f64, String, String) =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            v
+        })
+        .collect();
+    (header, events)
+}
+
+fn assert_valid_events(events: &[(f64, String, String)]) {
+    assert!(!events.is_empty());
+    for pair in events.windows(2) {
+        assert!(pair[0].0 <= pair[1].0, "times go back: {pair:?}");
+    }
+    for (time, kind, _) in events {
+        assert!(*time >= 0.0);
+        assert!(kind == "o" || kind == "r", "{kind}");
+    }
+}
+
+/// The rows of an SVG screenshot: each `<text>` element's characters put back on their
+/// cells (x / cell width), rows keyed by baseline.
+fn svg_rows(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
+    let root = doc.root_element();
+    let cell_w: f64 = 8.4;
+    let mut rows: std::collections::BTreeMap<i64, Vec<char>> = Default::default();
+    for t in root.descendants().filter(|n| n.has_tag_name("text")) {
+        let y: f64 = t.attribute("y").unwrap().parse().unwrap();
+        let xs: Vec<usize> = t
+            .attribute("x")
+            .unwrap()
+            .split(' ')
+            .map(|x| (x.parse::<f64>().unwrap() / cell_w).round() as usize)
+            .collect();
+        let row = rows.entry((y * 10.0) as i64).or_default();
+        for (x, c) in xs.into_iter().zip(t.text().unwrap_or("").chars()) {
+            if row.len() <= x {
+                row.resize(x + 1, ' ');
+            }
+            row[x] = c;
+        }
+    }
+    rows.into_values()
+        .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
+    let script = "resize 90 30\nwait sweep\nsnapshot start\nkeys s ]\nwait sweep\nkey a\n\
+                  wait sweep\nsnapshot ab\nkey P\nquit\n";
+    let runs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for dir in &runs {
+        run_script(dir.path(), script);
+    }
+    let read = |dir: &tempfile::TempDir, name: &str| {
+        std::fs::read_to_string(dir.path().join("shots").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    for name in [
+        "start.txt",
+        "start.ansi",
+        "start.svg",
+        "ab.txt",
+        "ab.ansi",
+        "ab.svg",
+    ] {
+        assert_eq!(read(&runs[0], name), read(&runs[1], name), "{name} differs");
+    }
+    let ab = read(&runs[0], "ab.txt");
+    assert!(
+        ab.contains("A · gradient") && ab.contains("B ±skips"),
+        "{ab}"
+    );
+    let status = ab.lines().find(|l| l.contains("seed 3")).unwrap();
+    assert!(
+        status.trim_end().ends_with("6/6"),
+        "no compute time when scripted: {status}"
+    );
+    // `P` saved the screen under the first free name.
+    assert!(runs[0].path().join("shots/shatterlab-1.svg").is_file());
+
+    // The SVG holds the screen's text, cell for cell.
+    let svg_text = svg_rows(&read(&runs[0], "ab.svg"));
+    let lines: Vec<&str> = ab.lines().filter(|l| !l.trim().is_empty()).collect();
+    let svg_lines: Vec<&str> = svg_text.iter().map(String::as_str).collect();
+    assert_eq!(svg_lines, lines);
+
+    // The cast: its header, then events in time order, each one JSON array on its line.
+    let (header, events) = cast_lines(&runs[0].path().join("s.cast"));
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["width"], 90);
+    assert_eq!(header["height"], 30);
+    assert!(header["timestamp"].as_u64().is_some());
+    assert!(
+        header["command"]
+            .as_str()
+            .unwrap()
+            .contains("--script t.script")
+    );
+    assert_eq!(header["title"], "shatterlab");
+    assert_valid_events(&events);
+
+    // Replayed into a terminal emulator, the output ends on the screen the TUI saved.
+    let mut vt = vt100::Parser::new(
+        NonZeroU16::new(30).unwrap(),
+        NonZeroU16::new(90).unwrap(),
+        0,
+    );
+    for (_, kind, data) in &events {
+        if kind == "o" {
+            if data.contains("\x1b[?1049l") {
+                break;
+            }
+            vt.process(data.as_bytes());
+        }
+    }
+    let replayed: Vec<String> = vt
+        .screen()
+        .contents()
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let final_text = std::fs::read_to_string(runs[0].path().join("final.txt")).unwrap();
+    let saved: Vec<&str> = final_text.lines().collect();
+    let replayed: Vec<&str> = replayed.iter().map(String::as_str).collect();
+    assert_eq!(replayed, saved[..replayed.len()]);
+    assert!(saved[replayed.len()..].iter().all(|l| l.is_empty()));
+    assert!(final_text.contains("saved "), "{final_text}");
+    // The recording ends by leaving the alternate screen.
+    assert!(events.iter().any(|e| e.2.contains("\x1b[?1049l")));
+}
+
+#[test]
+fn a_killed_recording_is_valid_up_to_its_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.script"),
+        "wait sweep\nkey P\nwait 600s\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner = format!(
+        "stty rows 24 cols 80 && cd {dir} && echo $$ > pid && exec {bin} {LAB} --log lab.log \
+         --script t.script --record s.cast --shots-dir shots",
+        dir = dir.path().display()
+    );
+    let (mut child, mut screen, mut keys) = start(&inner, &[]);
+    screen.wait_for(&["saved "]);
+    // `exec`: the pid the shell wrote is the lab's.
+    let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    press(&mut keys, "q");
+    drop(keys);
+    child.wait().unwrap();
+    let (header, events) = cast_lines(&dir.path().join("s.cast"));
+    assert_eq!(header["width"], 80);
+    assert_valid_events(&events);
+    assert!(
+        !events.iter().any(|e| e.2.contains("\x1b[?1049l")),
+        "the killed session never left the alternate screen"
+    );
+}
+
+#[test]
+fn bad_script_lines_are_reported_with_their_line_before_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("t.script");
+    std::fs::write(&script, "wait sweep\n\n# fine so far\nkey v\n").unwrap();
+    Command::cargo_bin("shatterlab")
+        .unwrap()
+        .arg("--script")
+        .arg(&script)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains(format!("{}:4", script.display()))
+                .and(predicate::str::contains("unknown key `v`: expected one of")),
+        );
+}
+
+#[test]
+fn existing_outputs_are_kept_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("t.script");
+    std::fs::write(&script, "snapshot s\nquit\n").unwrap();
+    let shot = dir.path().join("final.svg");
+    std::fs::write(&shot, "mine").unwrap();
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("shatterlab")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["--script", "t.script"])
+            .args(extra)
+            .assert()
+            .failure()
+    };
+    run(&["--screenshot", "final.svg"]).stderr(predicate::str::contains(
+        "final.svg already exists: pass --force",
+    ));
+    assert_eq!(std::fs::read_to_string(&shot).unwrap(), "mine");
+    std::fs::write(dir.path().join("s.ansi"), "mine").unwrap();
+    run(&[]).stderr(predicate::str::contains(
+        "s.ansi already exists: pass --force",
+    ));
+    // With --force the files may be replaced: what stops this run is the missing terminal.
+    run(&["--screenshot", "final.svg", "--force"])
+        .stderr(predicate::str::contains("need the terminal UI"));
+    run(&["--screenshot", "final.png"]).stderr(predicate::str::contains(
+        "expected a file ending in .txt, .ansi or .svg",
+    ));
+}
