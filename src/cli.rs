@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
+use crate::commands::export::ExportOptions;
 use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
@@ -62,6 +63,8 @@ pub enum Headless {
     /// Train one of the paper's CIFAR-10 conv nets, streaming JSON lines.
     #[command(after_help = TRAIN_HELP)]
     Train(TrainArgs),
+    /// Write the data of the lab's panes and every logged training run (JSON, or CSV tables).
+    Export(ExportArgs),
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
@@ -291,7 +294,7 @@ pub struct UiArgs {
     /// Save the screen once the script has run, as .txt, .ansi or .svg.
     #[arg(long, value_name = "FILE", requires = "script")]
     pub screenshot: Option<PathBuf>,
-    /// Where `P` and a script's `snapshot` lines save screens.
+    /// Where `P` (screenshots), `E` (data exports) and a script's `snapshot` lines save.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub shots_dir: PathBuf,
     /// Replace existing files named by --record, --screenshot and snapshots.
@@ -311,6 +314,23 @@ pub struct GradArgs {
     /// Write the report here (atomically) instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// The JSON file, or with --format csv the folder that gets one CSV file per table.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "json")]
+    pub format: Format,
+    /// Where the training runs' logs are read from.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -366,6 +386,7 @@ pub enum Invocation {
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
+    Export(LabConfig, ExportOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
     /// A document generated from this command line's definition (a completion script or
@@ -443,6 +464,18 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Grad(lab, opts))
+        }
+        Some(Headless::Export(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = ExportOptions {
+                out: args.out,
+                csv: args.format == Format::Csv,
+                force: args.force,
+                runs_dir: args.runs_dir,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Export(lab, opts))
         }
         Some(Headless::Theory(args)) => {
             let mut file = file_config(cli.config.as_deref())?;

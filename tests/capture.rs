@@ -95,7 +95,7 @@ fn svg_rows(svg: &str) -> Vec<String> {
 #[test]
 fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
     let script = "resize 90 30\nwait sweep\nsnapshot start\nkeys s ]\nwait sweep\nkey a\n\
-                  wait sweep\nsnapshot ab\nkey P\nquit\n";
+                  wait sweep\nsnapshot ab\nkey E\nkey P\nquit\n";
     let runs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     for dir in &runs {
         run_script(dir.path(), script);
@@ -124,8 +124,14 @@ fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
         status.trim_end().ends_with("6/6"),
         "no compute time when scripted: {status}"
     );
-    // `P` saved the screen under the first free name.
+    // `P` saved the screen under the first free name, `E` the panes' data.
     assert!(runs[0].path().join("shots/shatterlab-1.svg").is_file());
+    let export: serde_json::Value =
+        serde_json::from_str(&read(&runs[0], "shatterlab-export-1.json")).unwrap();
+    let sides = export["lab"].as_array().unwrap();
+    assert_eq!(sides.len(), 2, "the A/B view exports both sides");
+    assert_eq!(sides[1]["settings"]["arch"], "ff");
+    assert_eq!(sides[0]["depths"].as_array().unwrap().len(), 6);
 
     // The SVG holds the screen's text, cell for cell.
     let svg_text = svg_rows(&read(&runs[0], "ab.svg"));
@@ -260,4 +266,67 @@ fn existing_outputs_are_kept_without_force() {
     run(&["--screenshot", "final.png"]).stderr(predicate::str::contains(
         "expected a file ending in .txt, .ansi or .svg",
     ));
+}
+
+#[test]
+fn export_writes_the_panes_and_logged_runs_as_json_or_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("runs")).unwrap();
+    std::fs::write(
+        dir.path().join("runs/r1.jsonl"),
+        concat!(
+            r#"{"type":"config","run":"r1","seed":0,"step":0,"config":{"lr":0.001,"batch":32}}"#,
+            "\n",
+            r#"{"type":"step","step":1,"epoch":0,"loss":2.3,"lr":0.001,"images_per_sec":9,"state":"running"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let export = |extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("shatterlab").unwrap();
+        cmd.current_dir(dir.path())
+            .args([
+                "export", "--depth", "3", "--width", "8", "--points", "16", "--nets", "2",
+            ])
+            .args(extra);
+        cmd.assert()
+    };
+    export(&["--out", "e.json"]).success();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("e.json")).unwrap()).unwrap();
+    let a = &doc["lab"][0];
+    assert_eq!(a["settings"]["depth"], 3);
+    assert_eq!(a["x"].as_array().unwrap().len(), 16);
+    let d3 = &a["depths"][2];
+    assert_eq!(d3["depth"], 3);
+    assert_eq!(d3["trace"].as_array().unwrap().len(), 16);
+    assert_eq!(
+        d3["acf"].as_array().unwrap().len(),
+        d3["acf_se"].as_array().unwrap().len()
+    );
+    assert_eq!(d3["heat"].as_array().unwrap().len(), 16 * 16);
+    assert_eq!(doc["runs"][0]["settings"]["batch"], 32);
+    assert_eq!(doc["runs"][0]["losses"][0][1], 2.3);
+
+    // Kept without --force, replaced with it.
+    std::fs::write(dir.path().join("e.json"), "mine").unwrap();
+    export(&["--out", "e.json"])
+        .failure()
+        .stderr(predicate::str::contains(
+            "e.json already exists: pass --force",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("e.json")).unwrap(),
+        "mine"
+    );
+    export(&["--out", "e.json", "--force"]).success();
+
+    export(&["--out", "tables", "--format", "csv"]).success();
+    let acf = std::fs::read_to_string(dir.path().join("tables/acf.csv")).unwrap();
+    assert!(acf.starts_with("side,depth,lag,r,se\nA,1,0,1,"), "{acf}");
+    let loss = std::fs::read_to_string(dir.path().join("tables/loss.csv")).unwrap();
+    assert_eq!(loss, "run,step,loss\nr1,1,2.3\n");
+    for table in shatterlab::export::TABLES {
+        assert!(dir.path().join("tables").join(table).is_file(), "{table}");
+    }
 }

@@ -62,6 +62,8 @@ pub enum Command {
     Download,
     /// Save the screen (text, ANSI and SVG); the event loop does the writing.
     Screenshot,
+    /// Export the panes' data and the runs as JSON; the event loop does the writing.
+    Export,
 }
 
 impl Command {
@@ -76,6 +78,7 @@ impl Command {
             | Command::SwitchTab
             | Command::Help
             | Command::Screenshot
+            | Command::Export
             | Command::Close
             | Command::Quit => Scope::Both,
             Command::QueueRun

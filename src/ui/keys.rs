@@ -201,6 +201,12 @@ pub const BINDINGS: &[Binding] = &[
         "screenshot (txt, ansi, svg)",
         None,
     ),
+    bind(
+        &[key('E')],
+        Command::Export,
+        "export panes + runs (JSON)",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
     bind(
         &[code(KeyCode::Esc)],

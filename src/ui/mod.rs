@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::{LabConfig, UiConfig};
+use crate::export::{self, Export};
 use crate::train::datadir::data_root;
 use crate::train::download::{Source, URL_ENV};
 use crate::ui::app::{Action, State, update};
@@ -74,7 +75,7 @@ pub struct Capture {
     pub script: Option<Script>,
     /// `--screenshot`: the screen once the script has run (format by extension).
     pub screenshot: Option<PathBuf>,
-    /// Where `P` and a script's snapshots are saved.
+    /// Where `P`, `E` and a script's snapshots are saved.
     pub shots_dir: PathBuf,
     /// Replace existing files.
     pub force: bool,
@@ -278,14 +279,29 @@ fn press(
     shots: &Shots,
     workers: &mut Workers,
 ) -> anyhow::Result<()> {
-    if command == Command::Screenshot {
-        let screen = tui.capture(state).context("cannot draw")?;
-        state.notice = Some(match shots.save_numbered(&screen) {
-            Ok(stem) => format!("saved {} (.txt .ansi .svg)", stem.display()),
-            Err(e) => format!("screenshot failed: {e:#}"),
-        });
-    } else {
-        workers.outbox.extend(update(state, Action::Key(command)));
+    match command {
+        Command::Screenshot => {
+            let screen = tui.capture(state).context("cannot draw")?;
+            state.notice = Some(match shots.save_numbered(&screen) {
+                Ok(stem) => format!("saved {} (.txt .ansi .svg)", stem.display()),
+                Err(e) => format!("screenshot failed: {e:#}"),
+            });
+        }
+        Command::Export => {
+            let runs = state.train.runs.iter().map(export::tab_run).collect();
+            let saved = shots
+                .free_path("shatterlab-export-", &["json"])
+                .and_then(|stem| {
+                    let path = stem.with_extension("json");
+                    Export::new(&state.lab, runs).write(&path, false, false)?;
+                    Ok(path)
+                });
+            state.notice = Some(match saved {
+                Ok(path) => format!("exported {}", path.display()),
+                Err(e) => format!("export failed: {e:#}"),
+            });
+        }
+        _ => workers.outbox.extend(update(state, Action::Key(command))),
     }
     Ok(())
 }
@@ -302,16 +318,23 @@ impl Shots {
     /// `P`: the screen as `DIR/shatterlab-N.*`, N the first number whose files are all
     /// free, so a keypress never replaces anything. Returns the stem.
     fn save_numbered(&self, screen: &ratatui::buffer::Buffer) -> anyhow::Result<PathBuf> {
-        let stem = (1..=u32::MAX)
-            .map(|n| self.dir.join(format!("shatterlab-{n}")))
-            .find(|stem| {
-                screenshot::paths(stem)
-                    .iter()
-                    .all(|p| std::fs::symlink_metadata(p).is_err())
-            })
-            .context("no free screenshot name")?;
+        let stem = self.free_path("shatterlab-", &["txt", "ansi", "svg"])?;
         screenshot::save_all(screen, &stem, false)?;
         Ok(stem)
+    }
+
+    /// `DIR/<prefix>N` for the first N with no file of any of `extensions`.
+    fn free_path(&self, prefix: &str, extensions: &[&str]) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        (1..=u32::MAX)
+            .map(|n| self.dir.join(format!("{prefix}{n}")))
+            .find(|stem| {
+                extensions
+                    .iter()
+                    .all(|e| std::fs::symlink_metadata(stem.with_extension(e)).is_err())
+            })
+            .context("no free file name")
     }
 
     fn save_screenshot(&self, screen: &ratatui::buffer::Buffer) -> anyhow::Result<()> {
