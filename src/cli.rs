@@ -9,6 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
 use crate::commands::export::ExportOptions;
+use crate::commands::figures::FiguresOptions;
 use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
@@ -65,6 +66,8 @@ pub enum Headless {
     Train(TrainArgs),
     /// Write the data of the lab's panes and every logged training run (JSON, or CSV tables).
     Export(ExportArgs),
+    /// Render the paper's 1-D figures (and CIFAR-10 curves from run logs) as SVG and PNG.
+    Figures(FiguresArgs),
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
@@ -334,6 +337,23 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FiguresArgs {
+    /// Sizes, seed, precision and device of the sweeps (the architecture, depth, β and
+    /// batch norm are each figure's own).
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// The folder the figures are written to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also draw the training curves of the run logs in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct TheoryArgs {
     #[command(flatten)]
     pub lab: LabArgs,
@@ -387,6 +407,7 @@ pub enum Invocation {
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
     Export(LabConfig, ExportOptions),
+    Figures(LabConfig, FiguresOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
     /// A document generated from this command line's definition (a completion script or
@@ -476,6 +497,17 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 max_memory: args.lab.max_memory,
             };
             Ok(Invocation::Export(lab, opts))
+        }
+        Some(Headless::Figures(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = FiguresOptions {
+                out: args.out,
+                runs: args.runs,
+                force: args.force,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Figures(lab, opts))
         }
         Some(Headless::Theory(args)) => {
             let mut file = file_config(cli.config.as_deref())?;

@@ -55,6 +55,7 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
         Invocation::Grad(lab, opts) => commands::grad::run(&lab, &opts),
         Invocation::Theory(lab, opts) => commands::theory::run(&lab, &opts),
         Invocation::Export(lab, opts) => commands::export::run(&lab, &opts),
+        Invocation::Figures(lab, opts) => commands::figures::run(&lab, &opts),
         Invocation::Train(opts) => commands::train::run(&opts),
         Invocation::Download(opts) => commands::data::download(&opts),
         Invocation::Print(document) => {

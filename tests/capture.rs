@@ -330,3 +330,86 @@ fn export_writes_the_panes_and_logged_runs_as_json_or_csv() {
         assert!(dir.path().join("tables").join(table).is_file(), "{table}");
     }
 }
+
+#[test]
+fn figures_are_well_formed_svg_and_png_of_their_stated_size() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("runs")).unwrap();
+    std::fs::write(
+        dir.path().join("runs/r1.jsonl"),
+        concat!(
+            r#"{"type":"config","run":"r1","seed":4,"step":0,"config":{"seed":4}}"#,
+            "\n",
+            r#"{"type":"step","step":1,"epoch":0,"loss":2.3,"lr":0.001,"images_per_sec":9,"state":"running"}"#,
+            "\n",
+            r#"{"type":"step","step":2,"epoch":0,"loss":2.1,"lr":0.001,"images_per_sec":9,"state":"running"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let figures = |extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("shatterlab").unwrap();
+        cmd.current_dir(dir.path())
+            .args(["figures", "--out", "figs", "--runs", "runs"])
+            .args([
+                "--width", "16", "--points", "32", "--nets", "2", "--seed", "5",
+            ])
+            .args(extra);
+        cmd.assert()
+    };
+    figures(&[]).success();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("figs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 14, "{names:?}");
+    for name in names.iter().filter(|n| n.ends_with(".svg")) {
+        let path = dir.path().join("figs").join(name);
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let root = doc.root_element();
+        let size = |a: &str| root.attribute(a).unwrap().parse::<u32>().unwrap();
+        let desc = root
+            .descendants()
+            .find(|n| n.has_tag_name("desc"))
+            .and_then(|n| n.text())
+            .unwrap_or_else(|| panic!("{name} has no <desc>"));
+        assert!(desc.contains("seed"), "{name}: {desc}");
+        let text: String = root
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(text.contains("seed"), "{name}: the caption is drawn");
+
+        let png = std::fs::File::open(path.with_extension("png")).unwrap();
+        let reader = png::Decoder::new(std::io::BufReader::new(png))
+            .read_info()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let info = reader.info();
+        assert_eq!(
+            (info.width, info.height),
+            (size("width"), size("height")),
+            "{name}"
+        );
+        let caption = info
+            .utf8_text
+            .iter()
+            .find(|t| t.keyword == "Description")
+            .and_then(|t| t.get_text().ok())
+            .unwrap_or_default();
+        assert!(caption.contains("seed"), "{name}: {caption}");
+    }
+    let fig2c = std::fs::read_to_string(dir.path().join("figs/fig2c-acf-resnet-beta.svg")).unwrap();
+    assert!(fig2c.contains("β = 0.1") && fig2c.contains("seed 5"));
+    // Kept without --force.
+    let before = std::fs::read(dir.path().join("figs/covariance.png")).unwrap();
+    figures(&[])
+        .failure()
+        .stderr(predicate::str::contains("already exists: pass --force"));
+    assert_eq!(
+        std::fs::read(dir.path().join("figs/covariance.png")).unwrap(),
+        before
+    );
+}

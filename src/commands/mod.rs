@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod export;
+pub mod figures;
 pub mod grad;
 pub mod theory;
 pub mod train;

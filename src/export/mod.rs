@@ -2,6 +2,8 @@
 //! paper): one JSON document, or one CSV file per table. `shatterlab export` and the TUI's
 //! `E` build the same [`Export`] from a [`LabTab`], so both write the same thing.
 
+pub mod plot;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
