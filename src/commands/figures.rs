@@ -353,9 +353,9 @@ fn training(runs: &[crate::export::Run]) -> Figure {
             Panel::Lines {
                 title: "training loss".into(),
                 x_label: "step".into(),
-                y_label: "loss (log)".into(),
+                y_label: "loss".into(),
                 curves: loss,
-                log_y: true,
+                log_y: false,
             },
             Panel::Lines {
                 title: "test accuracy".into(),

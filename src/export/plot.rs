@@ -166,26 +166,16 @@ fn lines<DB: DrawingBackend>(
         .margin(8)
         .x_label_area_size(36)
         .y_label_area_size(56);
-    let keep = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0);
     if log_y {
         let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .y_label_formatter(&|v| format!("{v:.0e}"))
             .label_style((FAMILY, 12))
             .draw()?;
-        for c in curves {
-            let style = c.color.stroke_width(if c.reference { 1 } else { 2 });
-            chart
-                .draw_series(LineSeries::new(
-                    c.points.iter().filter(keep).copied(),
-                    style,
-                ))?
-                .label(c.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
-        }
-        legend(&mut chart, curves.len())
+        draw_curves(&mut chart, curves, log_y)
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
         chart
@@ -194,19 +184,46 @@ fn lines<DB: DrawingBackend>(
             .y_desc(y_label)
             .label_style((FAMILY, 12))
             .draw()?;
-        for c in curves {
-            let style = c.color.stroke_width(if c.reference { 1 } else { 2 });
-            chart
-                .draw_series(LineSeries::new(
-                    c.points.iter().filter(keep).copied(),
-                    style,
-                ))?
-                .label(c.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
-        }
-        legend(&mut chart, curves.len())
+        draw_curves(&mut chart, curves, log_y)
     }
 }
+
+/// The curves, with a dot on each point of short ones (a one-epoch curve is one point),
+/// then the legend.
+fn draw_curves<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    curves: &[Curve],
+    log_y: bool,
+) -> DrawResult<DB::ErrorType>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let keep = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0);
+    for c in curves {
+        let style = c.color.stroke_width(if c.reference { 1 } else { 2 });
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().filter(keep).copied(),
+                style,
+            ))?
+            .label(c.name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        if c.points.len() <= SHORT && !c.reference {
+            chart.draw_series(
+                c.points
+                    .iter()
+                    .filter(keep)
+                    .map(|p| Circle::new(*p, 3, c.color.filled())),
+            )?;
+        }
+    }
+    legend(chart, curves.len())
+}
+
+/// Curves with at most this many points get a dot on each.
+const SHORT: usize = 40;
 
 /// The legend, when there is more than one curve to tell apart.
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
