@@ -25,6 +25,17 @@ pub struct Need {
     pub bytes: u64,
 }
 
+impl Need {
+    /// Two requests running at once.
+    pub fn beside(self, other: Need) -> Need {
+        Need {
+            what: format!("{} beside {}", self.what, other.what),
+            lower: self.lower,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
 /// Bytes per number of the lab's precision.
 fn dtype_bytes(dtype: Precision) -> u64 {
     match dtype {

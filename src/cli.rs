@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
 use crate::commands::export::ExportOptions;
@@ -401,8 +401,6 @@ pub enum Invocation {
         lab: LabConfig,
         ui: ui::Options,
         no_tui: bool,
-        /// `--max-memory`: the budget of the headless report.
-        max_memory: Option<u64>,
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
@@ -546,13 +544,13 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                     shots_dir: cli.ui.shots_dir,
                     force: cli.ui.force,
                 },
+                max_memory: cli.lab.max_memory,
             };
             ui.capture.check()?;
             Ok(Invocation::Lab {
                 lab,
                 ui,
                 no_tui: cli.no_tui,
-                max_memory: cli.lab.max_memory,
             })
         }
     }
@@ -623,6 +621,33 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     };
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// Parses the process's arguments. Every flag's value may start with `-`, so `--depth -1`
+/// is refused by the flag's own parser, naming the flag, not as an unknown argument `-1`.
+pub fn parse() -> Result<Cli, clap::Error> {
+    fn negatives_as_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            let takes_value = a.get_action().takes_values();
+            a.allow_negative_numbers(takes_value)
+        })
+        .mut_subcommands(negatives_as_values)
+    }
+    let mut matches = negatives_as_values(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches_mut(&mut matches)
+}
+
+/// Says why clap refused a negative value of an integer flag.
+pub fn negative_value_hint(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let negative = value.starts_with('-') && value[1..].parse::<f64>().is_ok();
+    negative.then(|| "(expected a non-negative integer)".to_string())
 }
 
 /// Names the commands that take a lab flag another subcommand (`train`, `man`, ...) rejected,

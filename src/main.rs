@@ -6,13 +6,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use shatterlab::cli::{self, Cli, Invocation};
+use shatterlab::cli::{self, Invocation};
 use shatterlab::commands::{self, grad::GradOptions};
 
 fn main() -> ExitCode {
     shatterlab::fsio::guard_stdout();
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version
@@ -32,6 +31,7 @@ fn main() -> ExitCode {
                 .map(str::to_string)
                 .collect();
             line.extend(cli::misplaced_flag_hint(&e));
+            line.extend(cli::negative_value_hint(&e));
             eprintln!("{}", line.join(" "));
             return ExitCode::from(2);
         }
@@ -64,12 +64,7 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
                 .write_all(&document)
                 .context("writing to stdout")
         }
-        Invocation::Lab {
-            lab,
-            ui,
-            no_tui,
-            max_memory,
-        } => {
+        Invocation::Lab { lab, ui, no_tui } => {
             let capture = &ui.capture;
             if (no_tui || !std::io::stdout().is_terminal())
                 && (capture.script.is_some() || capture.record.is_some())
@@ -81,7 +76,7 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
             }
             if no_tui || !std::io::stdout().is_terminal() {
                 let opts = GradOptions {
-                    max_memory,
+                    max_memory: ui.max_memory,
                     ..GradOptions::default()
                 };
                 commands::grad::run(&lab, &opts)

@@ -177,6 +177,19 @@ fn bad_flags_are_one_line_errors_naming_the_field() {
         ),
         (&["grad", "--format", "xml"], &["--format", "json", "csv"]),
         (&["grad", "--depth", "many"], &["--depth", "many"]),
+        // A negative count is the flag's bad value, not an unknown argument `-1`.
+        (
+            &["grad", "--depth", "-1"],
+            &["--depth", "-1", "non-negative"],
+        ),
+        (
+            &["train", "--batch", "-3"],
+            &["--batch", "-3", "non-negative"],
+        ),
+        (
+            &["--seed", "-4", "--no-tui"],
+            &["--seed", "-4", "non-negative"],
+        ),
         (&["theory", "--trials", "1"], &["--trials"]),
         (&["--fps", "0", "--no-tui"], &["--fps"]),
         (

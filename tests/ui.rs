@@ -488,3 +488,52 @@ fn invalid_settings_are_refused_with_the_reason() {
     assert_eq!(press(&mut state, "r").len(), 1);
     assert_eq!(state.notice, None);
 }
+
+#[test]
+fn a_change_over_the_memory_limit_is_refused_in_the_status_bar() {
+    let (mut state, _) = new_state(tiny(), theme());
+    let need = |cfg: &LabConfig| shatterlab::budget::sweep(cfg).bytes;
+    let wider = LabConfig {
+        width: 25,
+        ..tiny()
+    };
+    // Room for the tiny lab, not for the next width.
+    state.lab.memory_limit = Some(((need(&tiny()) + need(&wider)) / 2, "--max-memory"));
+    assert!(need(&wider) > need(&tiny()));
+    assert!(press(&mut state, "w").is_empty());
+    assert_eq!((state.lab.cfg.clone(), state.lab.generation), (tiny(), 1));
+    let notice = state.notice.clone().unwrap_or_default();
+    for needle in ["refused", "width 25", "--max-memory", "lower"] {
+        assert!(notice.contains(needle), "{notice:?} lacks {needle:?}");
+    }
+    // What fits still goes through.
+    assert_eq!(press(&mut state, "r").len(), 1);
+    assert_eq!(state.notice, None);
+}
+
+/// A depth whose numbers became Inf/NaN is named in the status bar, never drawn silently.
+#[test]
+fn overflow_is_named_in_the_status_bar() {
+    let (mut state, jobs) = new_state(tiny(), theme());
+    let Job::Sweep {
+        generation, side, ..
+    } = jobs[0].clone()
+    else {
+        panic!("a sweep job");
+    };
+    for mut view in views(&tiny()) {
+        view.stats.overflow = view.stats.depth >= 3;
+        let u = Update::Depth {
+            generation,
+            side,
+            view: Box::new(view),
+            compute: Duration::ZERO,
+        };
+        update(&mut state, Action::Sweep(u));
+    }
+    let backend = draw(&state, 120, 40);
+    let bar: String = (0..120)
+        .map(|x| backend.buffer()[(x, 38)].symbol().to_string())
+        .collect();
+    assert!(bar.contains("Inf/NaN from depth 3"), "{bar:?}");
+}

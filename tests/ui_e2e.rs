@@ -52,7 +52,8 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     send("t");
     screen.wait_for(&["CIFAR-10 runs", "CPU defaults", "L=6 res+BN", "· data /"]);
     send("n");
-    screen.wait_for(&["●1", "/310"]);
+    // The CPU defaults: 10 000 images / batch 64 = 156 steps an epoch, 5 epochs.
+    screen.wait_for(&["●1", "/780"]);
     send("x");
     screen.wait_for(&["stopped"]);
     let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
@@ -213,4 +214,24 @@ fn a_panic_restores_the_terminal_and_closes_training_runs() {
     assert!(screen.raw_contains("debug panic requested"));
     drop(keys);
     child.wait().unwrap();
+}
+
+/// Settings the memory limit cannot hold are refused before the terminal is touched: one
+/// line, a failing status, no alternate screen.
+#[test]
+fn the_lab_refuses_settings_over_the_memory_limit_before_opening() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner =
+        format!("stty rows 24 cols 80; {bin} --width 800 --nets 100 --max-memory 1M; echo EXIT=$?");
+    let (_child, mut screen, _keys) = start(&inner, &[]);
+    screen.wait_for(&["EXIT="]);
+    let text = screen.text();
+    assert!(text.contains("EXIT=1"), "{text}");
+    for needle in ["refused", "width 800", "--max-memory"] {
+        assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+    }
+    assert!(
+        !screen.raw_contains("\x1b[?1049h"),
+        "the alternate screen was opened"
+    );
 }

@@ -537,3 +537,18 @@ fn the_training_worker_runs_logs_and_stops() {
         Some(TrainUpdate::Data(DataStatus::Missing { root: Some(_), .. }))
     ));
 }
+
+#[test]
+fn a_run_over_the_memory_limit_is_refused_in_the_status_bar() {
+    let mut state = on_tab();
+    let need = shatterlab::budget::train(&draft(&cpu_defaults(), &state.lab.cfg)).bytes;
+    state.lab.memory_limit = Some((need - 1, "--max-memory"));
+    assert!(press(&mut state, "n").is_empty());
+    assert!(state.train.runs.is_empty());
+    let notice = state.notice.clone().unwrap_or_default();
+    for needle in ["refused", "--max-memory", "lower"] {
+        assert!(notice.contains(needle), "{notice:?} lacks {needle:?}");
+    }
+    state.lab.memory_limit = Some((need, "--max-memory"));
+    assert_eq!(press(&mut state, "n").len(), 1);
+}

@@ -1,6 +1,9 @@
 //! Batch norm over each channel row (the pixels of the batch) of a (C x pixels) convolution
 //! output: batch statistics and running statistics forward, and the backward pass through
 //! the statistics. The normalisation itself is applied by `activation`'s fused affine map.
+//! Channels are spread over the threads.
+
+use rayon::prelude::*;
 
 use crate::kernels::Real;
 use crate::kernels::reduce::{centered_dot, centered_squares, sum};
@@ -9,10 +12,13 @@ use crate::kernels::reduce::{centered_dot, centered_squares, sum};
 pub fn batch_stats<T: Real>(z: &[T], mean: &mut [T], var: &mut [T]) {
     let len = z.len() / mean.len();
     let n = T::from_usize(len).unwrap_or_else(T::one);
-    for ((row, m), v) in z.chunks_exact(len).zip(mean.iter_mut()).zip(var.iter_mut()) {
-        *m = sum(row) / n;
-        *v = centered_squares(row, *m) / n;
-    }
+    z.par_chunks_exact(len)
+        .zip(mean.par_iter_mut())
+        .zip(var.par_iter_mut())
+        .for_each(|((row, m), v)| {
+            *m = sum(row) / n;
+            *v = centered_squares(row, *m) / n;
+        });
 }
 
 /// `γ/√(var + ε)` per channel.
@@ -46,19 +52,19 @@ pub fn backward<T: Real>(
 ) {
     let len = z.len() / mean.len();
     let n = T::from_usize(len).unwrap_or_else(T::one);
-    for (ch, (zr, gr)) in z
-        .chunks_exact(len)
-        .zip(gy.chunks_exact_mut(len))
+    z.par_chunks_exact(len)
+        .zip(gy.par_chunks_exact_mut(len))
+        .zip(d_gamma.par_iter_mut().zip(d_beta.par_iter_mut()))
         .enumerate()
-    {
-        let (mu, inv_std) = (mean[ch], T::one() / (var[ch] + eps).sqrt());
-        d_beta[ch] = sum(gr);
-        d_gamma[ch] = centered_dot(gr, zr, mu) * inv_std;
-        let k = gamma[ch] * inv_std;
-        let (mean_g, mean_gx) = (d_beta[ch] / n, d_gamma[ch] / n);
-        for (g, &zv) in gr.iter_mut().zip(zr) {
-            let xhat = (zv - mu) * inv_std;
-            *g = k * (*g - mean_g - xhat * mean_gx);
-        }
-    }
+        .for_each(|(ch, ((zr, gr), (d_gamma, d_beta)))| {
+            let (mu, inv_std) = (mean[ch], T::one() / (var[ch] + eps).sqrt());
+            *d_beta = sum(gr);
+            *d_gamma = centered_dot(gr, zr, mu) * inv_std;
+            let k = gamma[ch] * inv_std;
+            let (mean_g, mean_gx) = (*d_beta / n, *d_gamma / n);
+            for (g, &zv) in gr.iter_mut().zip(zr) {
+                let xhat = (zv - mu) * inv_std;
+                *g = k * (*g - mean_g - xhat * mean_gx);
+            }
+        });
 }

@@ -58,7 +58,6 @@ impl Layer {
 pub struct FastNet<T> {
     cfg: ConvNetConfig,
     capacity: usize,
-    threads: usize,
     layers: Vec<Layer>,
     blocks: Vec<Block>,
     slots: Vec<Slot>,
@@ -72,7 +71,7 @@ pub struct FastNet<T> {
     acts: Vec<Vec<T>>,
     /// Module i's convolution output.
     zs: Vec<Vec<T>>,
-    col: Vec<T>,
+    conv_scratch: conv::Scratch<T>,
     gy: Vec<T>,
     grad_bufs: [Vec<T>; 3],
     feat: Vec<T>,
@@ -86,7 +85,7 @@ pub struct FastNet<T> {
 
 impl<T: Real> FastNet<T> {
     /// A net of `cfg` with zero weights (load them with `set`), for batches up to `capacity`;
-    /// `threads` is handed to the GEMMs.
+    /// the convolutions split each batch over `threads` threads.
     pub fn new(cfg: &ConvNetConfig, capacity: usize, threads: usize) -> Self {
         let specs = cfg.layers();
         let mut slots = Vec::new();
@@ -138,20 +137,19 @@ impl<T: Real> FastNet<T> {
         let mult = cfg.act.multiplier();
         let mut acts = vec![vec![T::zero(); capacity * SIDE * SIDE * CHANNELS]];
         let mut zs = Vec::new();
-        let (mut col, mut gy, mut widest) = (0, 0, CHANNELS);
+        let (mut gy, mut widest) = (0, CHANNELS);
         for l in &layers {
             let s = l.shape(capacity);
             zs.push(vec![T::zero(); s.output_len()]);
             acts.push(vec![T::zero(); s.output_len() * mult]);
-            col = col.max(s.pixels() * s.patch());
             gy = gy.max(s.output_len());
             widest = widest.max(l.spec.filters);
         }
         let act_max = acts.iter().map(Vec::len).max().unwrap_or(0);
+        let shapes: Vec<ConvShape> = layers.iter().map(|l| l.shape(capacity)).collect();
         Self {
             cfg: *cfg,
             capacity,
-            threads,
             blocks: cfg.blocks(),
             layers,
             dense_w,
@@ -162,7 +160,7 @@ impl<T: Real> FastNet<T> {
             stats: vec![T::zero(); stats],
             acts,
             zs,
-            col: vec![T::zero(); col],
+            conv_scratch: conv::Scratch::new(&shapes, threads),
             gy: vec![T::zero(); gy],
             grad_bufs: std::array::from_fn(|_| vec![T::zero(); act_max]),
             feat: vec![T::zero(); capacity * features],
@@ -333,9 +331,8 @@ impl<T: Real> FastNet<T> {
             &s,
             &self.acts[i][..s.input_len()],
             &self.params[self.layers[i].kernel.clone()],
-            &mut self.col,
+            &mut self.conv_scratch,
             z,
-            self.threads,
         );
         let l = &self.layers[i];
         if let (Mode::Train, Some(running)) = (mode, &l.running) {
@@ -419,11 +416,10 @@ impl<T: Real> FastNet<T> {
         }
         let x = &self.acts[i][..s.input_len()];
         let d_kernel = &mut self.grads[l.kernel.clone()];
-        conv::backward_kernel(&s, x, gy, &mut self.col, d_kernel, self.threads);
-        if i > 0 {
-            let kernel = &self.params[l.kernel.clone()];
-            conv::backward_input(&s, gy, kernel, &mut self.col, g_in, self.threads);
-        }
+        let kernel = &self.params[l.kernel.clone()];
+        // The stem's input is the data: no input gradient.
+        let g_in = (i > 0).then_some(g_in);
+        conv::backward(&s, x, gy, kernel, &mut self.conv_scratch, d_kernel, g_in);
     }
 }
 

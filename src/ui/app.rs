@@ -86,7 +86,7 @@ fn dispatch(state: &mut State, command: Command) -> Vec<Effect> {
         Command::Reset => lab.reset(),
         Command::AbView => lab.ab_view(),
         Command::Preset(p) => lab.preset(p),
-        Command::QueueRun => match state.train.queue(&state.lab.cfg) {
+        Command::QueueRun => match state.train.queue(&state.lab.cfg, state.lab.memory_limit) {
             Ok((effects, note)) => {
                 state.notice = note;
                 return effects;

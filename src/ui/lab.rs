@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::budget;
 use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH};
 use crate::lab::stats::{self, Noise};
 use crate::lab::summary::DepthView;
@@ -178,6 +179,14 @@ pub struct SweepResults {
 }
 
 impl SweepResults {
+    /// The shallowest depth whose gradients or statistics became Inf/NaN.
+    pub fn first_overflow(&self) -> Option<usize> {
+        self.depths
+            .iter()
+            .find(|d| d.stats.overflow)
+            .map(|d| d.stats.depth)
+    }
+
     fn new(cfg: LabConfig) -> Self {
         Self {
             cfg,
@@ -278,6 +287,9 @@ pub struct LabTab {
     pub paused: bool,
     /// Depth bound the workers may compute to while paused.
     pub until: Option<usize>,
+    /// The memory a sweep may take (`--max-memory` or the memory available at start-up);
+    /// settings whose sweeps need more are refused. None: no limit known.
+    pub memory_limit: Option<(u64, &'static str)>,
 }
 
 /// A settings change: the sweeps it starts, or why it was refused.
@@ -302,6 +314,7 @@ impl LabTab {
             selected: None,
             paused: false,
             until: None,
+            memory_limit: None,
         };
         let jobs = lab.restart();
         (lab, jobs)
@@ -373,13 +386,19 @@ impl LabTab {
             .collect()
     }
 
-    /// Moves to new settings when both sides' are valid, else keeps the current ones and
-    /// says why.
+    /// Moves to new settings when both sides' are valid and their sweeps fit the memory
+    /// limit, else keeps the current ones and says why.
     fn switch_to(&mut self, cfg: LabConfig, pairing: Pairing) -> Change {
         let b = pairing.b_settings(&cfg);
         cfg.validate()
             .and_then(|()| b.as_ref().map_or(Ok(()), LabConfig::validate))
             .map_err(|e| format!("refused: {e}"))?;
+        // Both sides sweep at once.
+        let need = match &b {
+            None => budget::sweep(&cfg),
+            Some(b) => budget::sweep(&cfg).beside(budget::sweep(b)),
+        };
+        budget::check(&need, self.memory_limit)?;
         (self.cfg, self.pairing) = (cfg, pairing);
         Ok(self.restart())
     }

@@ -62,6 +62,8 @@ pub struct Options {
     pub runs_dir: PathBuf,
     /// The lab's log file; None: the XDG state directory.
     pub log: Option<PathBuf>,
+    /// `--max-memory`: settings whose sweeps or runs would need more are refused.
+    pub max_memory: Option<u64>,
     /// Recording, script and screenshots.
     pub capture: Capture,
 }
@@ -100,6 +102,10 @@ impl Capture {
 
 /// Runs the lab until the user quits. The terminal is restored before this returns.
 pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
+    // Settings the machine cannot hold are refused before the terminal is touched; later
+    // changes are refused in the status bar against the same limit.
+    let memory_limit = crate::budget::limit(opts.max_memory);
+    crate::budget::check(&crate::budget::sweep(&lab), memory_limit).map_err(anyhow::Error::msg)?;
     let env = |k: &str| std::env::var_os(k);
     let log = logfile::log_path(opts.log.as_deref(), env).and_then(|p| logfile::open(&p));
     let argv: Vec<String> = std::env::args().collect();
@@ -136,6 +142,7 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
         theme,
         paths,
         log_problem: log.err().map(|e| format!("{e:#}")),
+        memory_limit,
         cast,
         size,
         script: capture.script.map(Runner::new),
@@ -159,6 +166,7 @@ struct Session {
     theme: Theme,
     paths: TrainPaths,
     log_problem: Option<String>,
+    memory_limit: Option<(u64, &'static str)>,
     cast: Option<Cast>,
     /// The screen size a script fixes.
     size: Option<(u16, u16)>,
@@ -172,6 +180,7 @@ async fn event_loop(lab: LabConfig, session: Session) -> anyhow::Result<()> {
         theme,
         paths,
         log_problem,
+        memory_limit,
         cast,
         size,
         mut script,
@@ -182,6 +191,7 @@ async fn event_loop(lab: LabConfig, session: Session) -> anyhow::Result<()> {
     let mut workers = Workers::spawn(&update_tx, paths, train_tx)?;
     drop(update_tx);
     let (mut state, effects) = State::new(lab, theme);
+    state.lab.memory_limit = memory_limit;
     // The TUI runs on without a log file, and says so.
     state.notice = log_problem;
     state.wall_clock = script.is_none();

@@ -57,6 +57,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
             .as_ref()
             .map_or(Default::default(), |b| b.compute);
     let done = state.lab.a.depths.len();
+    let overflow = std::iter::once(&state.lab.a)
+        .chain(&state.lab.b)
+        .filter_map(|r| r.first_overflow())
+        .min();
     let progress = if let Some(notice) = &state.notice {
         notice.clone()
     } else if let Some(e) = state.lab.a.error.as_ref().or(state
@@ -66,6 +70,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         .and_then(|b| b.error.as_ref()))
     {
         format!("error: {e}")
+    } else if let Some(depth) = overflow {
+        // The panes' numbers from there on are not numbers: say so, with the way out.
+        format!(
+            "Inf/NaN from depth {depth} (f64 goes deeper) · {done}/{}",
+            cfg.depth
+        )
     } else if state.lab.paused {
         format!("paused {done}/{}", cfg.depth)
     } else if state.lab.computing() {
