@@ -189,7 +189,7 @@ fn a_killed_recording_is_valid_up_to_its_last_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("t.script"),
-        "wait sweep\nkey P\nwait 600s\n",
+        "wait sweep\nresize 100 30\nkey P\nwait 600s\n",
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_shatterlab");
@@ -213,6 +213,14 @@ fn a_killed_recording_is_valid_up_to_its_last_line() {
     let (header, events) = cast_lines(&dir.path().join("s.cast"));
     assert_eq!(header["width"], 80);
     assert_valid_events(&events);
+    assert!(
+        events.iter().any(|e| e.1 == "r" && e.2 == "100x30"),
+        "a script's resize is recorded"
+    );
+    // The screen saved after the resize has the new size.
+    let shot = std::fs::read_to_string(dir.path().join("shots/shatterlab-1.txt")).unwrap();
+    assert_eq!(shot.lines().count(), 30);
+    assert!(shot.lines().any(|l| l.chars().count() > 80), "{shot}");
     assert!(
         !events.iter().any(|e| e.2.contains("\x1b[?1049l")),
         "the killed session never left the alternate screen"

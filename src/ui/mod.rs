@@ -122,12 +122,21 @@ pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
     };
     let theme = Theme::from_env(opts.look.color, opts.look.marker);
     let capture = opts.capture;
-    let size = capture.script.as_ref().and_then(|s| s.size);
+    let terminal_size = || crossterm::terminal::size().context("cannot read the terminal's size");
+    // A script draws at a size of its own (its leading `resize`, else the terminal's at
+    // start), which later `resize` lines change and the real terminal's resizes do not.
+    let size = match &capture.script {
+        Some(script) => Some(match script.size {
+            Some(size) => size,
+            None => terminal_size()?,
+        }),
+        None => None,
+    };
     let cast = match &capture.record {
         Some(path) => {
             let shown = match size {
                 Some(size) => size,
-                None => crossterm::terminal::size().context("cannot read the terminal's size")?,
+                None => terminal_size()?,
             };
             Some(Cast::create(path, capture.force, shown, &argv.join(" "))?)
         }
