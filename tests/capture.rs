@@ -132,6 +132,17 @@ fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
     assert_eq!(sides.len(), 2, "the A/B view exports both sides");
     assert_eq!(sides[1]["settings"]["arch"], "ff");
     assert_eq!(sides[0]["depths"].as_array().unwrap().len(), 6);
+    // ... and the current view as a figure: both sides, settings in the caption.
+    let view = read(&runs[0], "shatterlab-export-1.svg");
+    roxmltree::Document::parse(&view).expect("well-formed XML");
+    assert!(view.contains("A: gradient of net 0") && view.contains("B: correlation"));
+    assert!(view.contains("--seed 3"), "the caption names the settings");
+    assert!(
+        runs[0]
+            .path()
+            .join("shots/shatterlab-export-1.png")
+            .is_file()
+    );
 
     // The SVG holds the screen's text, cell for cell.
     let svg_text = svg_rows(&read(&runs[0], "ab.svg"));

@@ -2,6 +2,7 @@
 //! paper): one JSON document, or one CSV file per table. `shatterlab export` and the TUI's
 //! `E` build the same [`Export`] from a [`LabTab`], so both write the same thing.
 
+pub mod figures;
 pub mod plot;
 
 use std::fmt::Write as _;

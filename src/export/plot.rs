@@ -12,7 +12,9 @@ use plotters::style::{FontStyle, register_font};
 /// The font every figure's text is set in.
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
-const CAPTION_HEIGHT: u32 = 40;
+/// Caption lines: their height, and the width of a character, roughly, at 13 px.
+const CAPTION_LINE: u32 = 18;
+const CAPTION_CHAR: u32 = 7;
 
 /// Registers the embedded font with plotters; idempotent.
 fn font() -> anyhow::Result<()> {
@@ -115,14 +117,14 @@ impl Figure {
     {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("drawing: {e:?}");
         root.fill(&WHITE).map_err(err)?;
-        let (body, caption) = root.split_vertically(self.size.1 - CAPTION_HEIGHT);
-        caption
-            .draw_text(
-                &self.caption,
-                &(FAMILY, 13).into_font().color(&BLACK.mix(0.8)),
-                (10, 12),
-            )
-            .map_err(err)?;
+        let caption_lines = wrap(&self.caption, (self.size.0 / CAPTION_CHAR).max(20) as usize);
+        let caption_height = 12 + CAPTION_LINE * caption_lines.len() as u32;
+        let (body, caption) = root.split_vertically(self.size.1.saturating_sub(caption_height));
+        let style = (FAMILY, 13).into_font().color(&BLACK.mix(0.8));
+        for (i, line) in caption_lines.iter().enumerate() {
+            let y = 8 + (CAPTION_LINE * i as u32) as i32;
+            caption.draw_text(line, &style, (10, y)).map_err(err)?;
+        }
         let rows = self.panels.len().div_ceil(self.columns.max(1));
         let areas = body.split_evenly((rows, self.columns.max(1)));
         for (panel, area) in self.panels.iter().zip(&areas) {
@@ -297,10 +299,34 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo, hi)
 }
 
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn captions_wrap_between_words() {
+        assert_eq!(super::wrap("ab cd ef", 5), vec!["ab cd", "ef"]);
+        assert_eq!(super::wrap("abcdefg h", 3), vec!["abcdefg", "h"]);
+    }
 }
 
 /// The colour of series `i` of `n`: warm (shallow) to cool (deep), as in the TUI.

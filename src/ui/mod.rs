@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::{LabConfig, UiConfig};
+use crate::export::figures::current_view;
 use crate::export::{self, Export};
 use crate::train::datadir::data_root;
 use crate::train::download::{Source, URL_ENV};
@@ -309,14 +310,18 @@ fn press(
         Command::Export => {
             let runs = state.train.runs.iter().map(export::tab_run).collect();
             let saved = shots
-                .free_path("shatterlab-export-", &["json"])
+                .free_path("shatterlab-export-", &["json", "svg", "png"])
                 .and_then(|stem| {
                     let path = stem.with_extension("json");
                     Export::new(&state.lab, runs).write(&path, false, false)?;
+                    let name = stem.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if let Some(figure) = current_view(&state.lab, &name.unwrap_or_default()) {
+                        figure.write(&shots.dir, false)?;
+                    }
                     Ok(path)
                 });
             state.notice = Some(match saved {
-                Ok(path) => format!("exported {}", path.display()),
+                Ok(path) => format!("exported {} (and the view as .svg .png)", path.display()),
                 Err(e) => format!("export failed: {e:#}"),
             });
         }
