@@ -320,15 +320,6 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn captions_wrap_between_words() {
-        assert_eq!(super::wrap("ab cd ef", 5), vec!["ab cd", "ef"]);
-        assert_eq!(super::wrap("abcdefg h", 3), vec!["abcdefg", "h"]);
-    }
-}
-
 /// The colour of series `i` of `n`: warm (shallow) to cool (deep), as in the TUI.
 pub fn series_color(i: usize, n: usize) -> RGBColor {
     const RAMP: [(f64, f64, f64); 4] = [
@@ -347,4 +338,13 @@ pub fn series_color(i: usize, n: usize) -> RGBColor {
     let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
     let (a, b) = (RAMP[k], RAMP[k + 1]);
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn captions_wrap_between_words() {
+        assert_eq!(super::wrap("ab cd ef", 5), vec!["ab cd", "ef"]);
+        assert_eq!(super::wrap("abcdefg h", 3), vec!["abcdefg", "h"]);
+    }
 }
