@@ -13,6 +13,7 @@ use candle_core::Device;
 use criterion::{Criterion, SamplingMode};
 use shatterlab::config::Activation;
 use shatterlab::kernels::Kernels;
+use shatterlab::kernels::net::FastNet;
 use shatterlab::nets::conv::{ConvInit, ConvNetConfig};
 use shatterlab::nets::init::WeightRng;
 use shatterlab::train::config::TrainConfig;
@@ -84,6 +85,14 @@ fn gemm_flops_per_image(cfg: &ConvNetConfig) -> f64 {
         flops += fwd * if i == 0 { 2.0 } else { 3.0 };
     }
     flops
+}
+
+/// Bytes the kernels' path holds while training at `batch`: the net's buffers plus Adam's
+/// two moments per parameter.
+fn fast_memory(cfg: &ConvNetConfig, batch: usize) -> usize {
+    let mut net = FastNet::<f32>::new(cfg, batch, 2);
+    let params = net.params_and_grads().0.len();
+    net.bytes() + 2 * params * std::mem::size_of::<f32>()
 }
 
 /// Seconds per step of `engine` on fixed random images, over `steps` steps.
@@ -185,7 +194,8 @@ fn main() {
                     candle_rate = Some(rate);
                 }
                 if fast_rate.is_some() || candle_rate.is_some() {
-                    rows.push((depth, *name, batch, flops, fast_rate, candle_rate));
+                    let mib = fast_memory(&cfg.net, batch) as f64 / f64::from(1 << 20);
+                    rows.push((depth, *name, batch, flops, fast_rate, candle_rate, mib));
                 }
             }
         }
@@ -196,11 +206,11 @@ fn main() {
         None => println!("GEMM peak: not measured (filter)"),
     }
     println!(
-        "| depth | net | batch | fast img/s | candle img/s | fast/candle | fast GFLOP/s | of peak |"
+        "| depth | net | batch | fast img/s | candle img/s | fast/candle | fast GFLOP/s | of peak | fast MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
-    for (depth, name, batch, flops, fast, candle) in rows {
+    for (depth, name, batch, flops, fast, candle, mib) in rows {
         let ratio = fast
             .zip(candle)
             .map_or("-".into(), |(f, c)| format!("{:.1}x", f / c));
@@ -209,7 +219,7 @@ fn main() {
             .zip(peak)
             .map_or("-".into(), |(g, p)| format!("{:.0}%", 100.0 * g / p));
         println!(
-            "| {depth} | {name} | {batch} | {} | {} | {ratio} | {} | {of_peak} |",
+            "| {depth} | {name} | {batch} | {} | {} | {ratio} | {} | {of_peak} | {mib:.0} |",
             show(fast),
             show(candle),
             gflops.map_or("-".into(), |g| format!("{g:.1}")),

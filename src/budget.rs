@@ -70,9 +70,11 @@ pub fn sweep(cfg: &LabConfig) -> Need {
         Arch::Res => rows * (stream + post + 2 * stream) * e + weights * e,
     };
     // The read-out copies the active units' signs to the host (as the dtype, f64, a Vec,
-    // bools) while the new state is alive.
+    // bools) and each point's tangent row (f64, the integrated readout's input) while the
+    // new state is alive.
     let readout = rows * (stream + if cfg.arch == Arch::Res { post } else { 0 }) * e
-        + r * p * n * (e + 8 + 8 + 1);
+        + r * p * n * (e + 8 + 8 + 1)
+        + r * p * stream * 8;
     let peak = first.max(drawing).max(layer).max(readout);
     let dtype = match cfg.dtype {
         Precision::F64 => "f64",

@@ -14,7 +14,7 @@ use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
-    Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, InvalidSetting,
+    Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, Inputs, InvalidSetting,
     LabConfig, MarkerKind, Precision,
 };
 use crate::nets::conv::{ConvInit, ConvNetConfig};
@@ -258,6 +258,10 @@ pub struct LabArgs {
     pub no_first_bias: bool,
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// The 1-D grid, or P independent Gaussian inputs through a linear first layer (the
+    /// theorems' assumption).
+    #[arg(long)]
+    pub inputs: Option<Inputs>,
     /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
     /// of 1024) [default: the memory available].
     #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
@@ -376,7 +380,7 @@ impl LabArgs {
         }
         set!(
             arch, bn_grad, beta, act, init, depth, width, points, x_min, x_max, nets, seed, dtype,
-            device
+            device, inputs
         );
         if self.bn {
             cfg.bn = true;

@@ -79,6 +79,17 @@ pub enum DeviceKind {
     Cuda,
 }
 
+/// What the nets are evaluated at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Inputs {
+    /// P evenly spaced points on [x_min, x_max] (paper §2).
+    Grid,
+    /// P independent high-dimensional Gaussian inputs through a linear first layer: the
+    /// theorems' assumption of identical layer-1 gradients; no spatial order.
+    Independent,
+}
+
 /// Every setting of the 1-D shattering experiment. Defaults are the paper preset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -99,6 +110,7 @@ pub struct LabConfig {
     pub dtype: Precision,
     pub first_bias: bool,
     pub device: DeviceKind,
+    pub inputs: Inputs,
 }
 
 impl Default for LabConfig {
@@ -120,6 +132,7 @@ impl Default for LabConfig {
             dtype: Precision::F64,
             first_bias: true,
             device: DeviceKind::Cpu,
+            inputs: Inputs::Grid,
         }
     }
 }

@@ -25,6 +25,18 @@ pub struct TheoryRow {
     pub monte_carlo: Measured,
     /// Some number of this row is Inf/NaN (an extreme β or depth): the row is meaningless.
     pub overflow: bool,
+    /// Theorem 3 with the centred stream variance, resnets with BN only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub centred: Option<TheoryVariant>,
+}
+
+/// A variant of the theorem: its formula and its idealised model's Monte-Carlo.
+#[derive(Serialize)]
+pub struct TheoryVariant {
+    pub model: Model,
+    pub theorem: Moments,
+    pub theorem_correlation: f64,
+    pub monte_carlo: Measured,
 }
 
 /// Whether any number in `value`'s serialised form is not finite (serde_json writes those
@@ -69,7 +81,10 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     let lags = report.depths.first().map_or(0, |d| d.acf.len());
     let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
     out.push_str(
-        "depth,grad_var,corr_neighbor,corr_far,active_fraction,saturated_fraction,mean_run_length",
+        "depth,grad_var,corr_neighbor,corr_neighbor_se,corr_far,corr_far_se,\
+         integrated_grad_var,integrated_corr_neighbor,integrated_corr_neighbor_se,\
+         integrated_corr_far,integrated_corr_far_se,\
+         active_fraction,saturated_fraction,mean_run_length",
     );
     for k in 0..lags {
         out.push_str(&format!(",acf_{k}"));
@@ -79,12 +94,20 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     }
     out.push('\n');
     for d in &report.depths {
+        let (r, i) = (&d.random, &d.integrated);
         let mut row = format!(
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             d.depth,
-            d.grad_var,
-            d.corr_neighbor,
-            d.corr_far,
+            r.grad_var,
+            r.corr_neighbor,
+            r.corr_neighbor_se,
+            r.corr_far,
+            r.corr_far_se,
+            i.grad_var,
+            i.corr_neighbor,
+            i.corr_neighbor_se,
+            i.corr_far,
+            i.corr_far_se,
             d.active_fraction,
             d.saturated_fraction,
             d.mean_run_length

@@ -56,6 +56,11 @@ fn grad_prints_the_documented_json() {
         "grad_var",
         "corr_neighbor",
         "corr_far",
+        "grad_var_se",
+        "corr_neighbor_se",
+        "corr_far_se",
+        "corr_by_distance",
+        "integrated",
         "active_fraction",
         "saturated_fraction",
         "mean_run_length",
@@ -93,6 +98,7 @@ fn grad_prints_the_documented_json() {
         "dtype",
         "first_bias",
         "device",
+        "inputs",
     ] {
         assert!(config.contains_key(key), "config lacks {key}");
     }

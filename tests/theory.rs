@@ -86,3 +86,36 @@ fn brown_and_white_noise_have_the_reference_autocorrelations() {
         );
     }
 }
+
+#[test]
+fn centred_variant_matches_its_idealised_monte_carlo() {
+    for beta in [1.0, 0.5, 0.1] {
+        let measured = simulate(Model::ResnetBnCentred, 50, beta, 200, 2000, 4);
+        for depth in [2, 10, 25, 50] {
+            assert_within_3se(Model::ResnetBnCentred, beta, depth, &measured[depth - 1]);
+        }
+    }
+}
+
+#[test]
+fn monte_carlo_correlation_is_within_three_standard_errors_of_the_theorem() {
+    // what the corr-vs-depth pane draws: theorem curve, Monte-Carlo markers ± se
+    for (model, beta) in [
+        (Model::Feedforward, 1.0),
+        (Model::ResnetNoBn, 1.0),
+        (Model::ResnetBn, 0.5),
+        (Model::ResnetBnCentred, 0.5),
+    ] {
+        let measured = simulate(model, 20, beta, 200, 2000, 5);
+        for (i, m) in measured.iter().enumerate() {
+            let want = moments(model, i + 1, beta).correlation();
+            assert!(
+                (m.correlation - want).abs() <= 3.0 * m.correlation_se.max(1e-12),
+                "{model:?} L={}: {} ± {}, theorem {want}",
+                i + 1,
+                m.correlation,
+                m.correlation_se
+            );
+        }
+    }
+}

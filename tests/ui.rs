@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crossterm::event::KeyCode;
 use shatterlab::config::{Activation, Arch, ColorMode, Init, LabConfig, MarkerKind};
+use shatterlab::lab::depth_curves::Idealised;
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
 use shatterlab::ui::app::{Action, State, update};
@@ -48,8 +49,8 @@ fn views(cfg: &LabConfig) -> Vec<DepthView> {
     out
 }
 
-/// Plays the worker for `jobs` by hand: each sweep's depths up to its bound (or `max`), then
-/// Done when it got to the end. Compute times are canned.
+/// Plays the worker for `jobs` by hand: each sweep's Monte Carlo, its depths up to its bound
+/// (or `max`), then Done when it got to the end. Compute times are canned.
 fn feed(state: &mut State, jobs: &[Job], max: usize) {
     for job in jobs {
         if let Job::Sweep {
@@ -60,6 +61,13 @@ fn feed(state: &mut State, jobs: &[Job], max: usize) {
         } = job
         {
             let limit = until.unwrap_or(usize::MAX).min(max);
+            let idealised = Box::new(Idealised::for_lab(cfg));
+            let theory = Update::Theory {
+                generation: *generation,
+                side: *side,
+                idealised,
+            };
+            assert!(update(state, Action::Sweep(theory)).is_empty());
             let all = views(cfg);
             let total = all.len();
             for (i, view) in all.into_iter().take(limit).enumerate() {
@@ -381,6 +389,8 @@ fn worker_streams_pauses_and_is_superseded() {
         cfg: tiny(),
         until: Some(2),
     });
+    // The theorem's Monte Carlo comes first.
+    assert!(matches!(next(), Update::Theory { generation: 1, .. }));
     for depth in 1..=2 {
         match next() {
             Update::Depth {
@@ -418,6 +428,8 @@ fn worker_streams_pauses_and_is_superseded() {
         cfg: long,
         until: Some(1),
     });
+    // The theorem's Monte Carlo comes first.
+    assert!(matches!(next(), Update::Theory { generation: 2, .. }));
     assert!(matches!(next(), Update::Depth { generation: 2, .. }));
     send(Job::Sweep {
         generation: 3,
@@ -425,6 +437,8 @@ fn worker_streams_pauses_and_is_superseded() {
         cfg: tiny(),
         until: None,
     });
+    // The theorem's Monte Carlo comes first.
+    assert!(matches!(next(), Update::Theory { generation: 3, .. }));
     let mut depths = 0;
     loop {
         match next() {
@@ -442,6 +456,8 @@ fn worker_streams_pauses_and_is_superseded() {
         cfg: tiny(),
         until: Some(4),
     });
+    // The theorem's Monte Carlo comes first.
+    assert!(matches!(next(), Update::Theory { generation: 4, .. }));
     for _ in 1..=4 {
         assert!(matches!(next(), Update::Depth { generation: 4, .. }));
     }

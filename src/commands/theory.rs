@@ -6,7 +6,7 @@ use crate::budget;
 use crate::commands::{emit, selected_depths};
 use crate::config::LabConfig;
 use crate::lab::theory::{self, Model};
-use crate::output::{self, TheoryReport, TheoryRow};
+use crate::output::{self, TheoryReport, TheoryRow, TheoryVariant};
 
 /// What `theory` reports and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,10 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
     let limit = budget::limit(opts.max_memory);
     budget::check(&budget::theory(cfg.depth, opts.trials), limit).map_err(anyhow::Error::msg)?;
-    let work = budget::theory_work(cfg.depth, opts.trials, cfg.width);
+    let model = Model::for_arch(cfg.arch, cfg.bn);
+    // The centred variant, where there is one, is simulated too.
+    let simulations = 1 + usize::from(model.centred().is_some());
+    let work = simulations as u64 * budget::theory_work(cfg.depth, opts.trials, cfg.width);
     anyhow::ensure!(
         work <= budget::MAX_THEORY_WORK,
         "refused: theory with depth {}, trials {}, width {} draws {work} samples, over the \
@@ -41,8 +44,10 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         cfg.width,
         budget::MAX_THEORY_WORK
     );
-    let model = Model::for_arch(cfg.arch, cfg.bn);
-    let measured = theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
+    let simulate =
+        |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
+    let measured = simulate(model);
+    let centred = model.centred().map(|m| (m, simulate(m)));
     let depths = wanted
         .iter()
         .map(|&depth| {
@@ -55,6 +60,15 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
                     .then(|| theory::resnet_bn_asymptote(depth, cfg.beta))
                     .flatten(),
                 monte_carlo: measured[depth - 1],
+                centred: centred.as_ref().map(|(m, measured)| {
+                    let theorem = theory::moments(*m, depth, cfg.beta);
+                    TheoryVariant {
+                        model: *m,
+                        theorem,
+                        theorem_correlation: theorem.correlation(),
+                        monte_carlo: measured[depth - 1],
+                    }
+                }),
                 overflow: false,
             }
         })

@@ -6,6 +6,7 @@ use plotters::style::RGBColor;
 use crate::config::LabConfig;
 use crate::export::Run;
 use crate::export::plot::{Curve, Figure, Panel, series_color};
+use crate::lab::readout::Estimator;
 use crate::lab::summary::DepthView;
 use crate::lab::theory::{Model, moments};
 use crate::ui::cmdline::command_line;
@@ -15,6 +16,9 @@ const SIZE: (u32, u32) = (960, 640);
 const BROWN: RGBColor = RGBColor(140, 90, 40);
 const WHITE_NOISE: RGBColor = RGBColor(150, 150, 150);
 const THEORY: RGBColor = RGBColor(0, 0, 0);
+/// The estimator of the paper's figures: the readout integrated out, the hidden layers'
+/// spread alone (the TUI's default).
+const EST: Estimator = Estimator::Integrated;
 
 /// The settings every figure shares, for its caption.
 fn sizes(cfg: &LabConfig) -> String {
@@ -121,11 +125,25 @@ fn acf_panel(title: &str, v: &[DepthView], noise: &NoiseRefs) -> Panel {
     }
 }
 
-/// The measured far-apart correlation per depth.
-fn measured(v: &[DepthView]) -> Vec<(f64, f64)> {
+/// The measured far-apart correlation per depth under `estimator`.
+fn measured(v: &[DepthView], estimator: Estimator) -> Vec<(f64, f64)> {
     v.iter()
-        .map(|d| (d.stats.depth as f64, d.stats.corr_far))
+        .map(|d| {
+            let pairs = match estimator {
+                Estimator::Integrated => &d.stats.integrated,
+                Estimator::Random => &d.stats.random,
+            };
+            (d.stats.depth as f64, pairs.corr_far)
+        })
         .collect()
+}
+
+/// How a figure names an estimator.
+fn estimator_name(estimator: Estimator) -> &'static str {
+    match estimator {
+        Estimator::Integrated => "readout integrated out",
+        Estimator::Random => "each net's own readout",
+    }
 }
 
 /// The theorem of `cfg`'s architecture at depths 1..=n, and its name.
@@ -134,7 +152,7 @@ fn theorem(cfg: &LabConfig, n: usize) -> (String, Vec<(f64, f64)>) {
     let name = match model {
         Model::Feedforward => "Theorem 1".to_string(),
         Model::ResnetNoBn => format!("Theorem 2 (β = {})", cfg.beta),
-        Model::ResnetBn => format!("Theorem 3 (β = {})", cfg.beta),
+        Model::ResnetBn | Model::ResnetBnCentred => format!("Theorem 3 (β = {})", cfg.beta),
     };
     let points = (1..=n)
         .map(|l| (l as f64, moments(model, l, cfg.beta).correlation()))
@@ -145,8 +163,8 @@ fn theorem(cfg: &LabConfig, n: usize) -> (String, Vec<(f64, f64)>) {
 pub fn covariance(ff: &LabConfig, ffv: &[DepthView], resv: &[DepthView]) -> Figure {
     let heat = |title: &str, v: &DepthView| Panel::Heatmap {
         title: title.into(),
-        side: v.heat.side,
-        cells: v.heat.cells.clone(),
+        side: v.heat_integrated.side,
+        cells: v.heat_integrated.cells.clone(),
     };
     Figure {
         name: "covariance".into(),
@@ -156,7 +174,7 @@ pub fn covariance(ff: &LabConfig, ffv: &[DepthView], resv: &[DepthView]) -> Figu
         ],
         columns: 2,
         caption: format!(
-            "Gradient correlation between grid points (blue -1, white 0, red +1). {}",
+            "Gradient correlation between grid points, readout integrated out (blue -1, white 0, red +1). {}",
             sizes(ff)
         ),
         size: (1100, 600),
@@ -180,16 +198,17 @@ pub fn correlation(
             x_label: "depth L".into(),
             y_label: "correlation (log)".into(),
             curves: vec![
-                curve("feedforward, measured", measured(ffv), ffc, false),
+                curve("feedforward, measured", measured(ffv, EST), ffc, false),
                 curve(ff_theorem, ff_theory, THEORY, true),
-                curve("resnet, measured", measured(resv), resc, false),
+                curve("resnet, measured", measured(resv, EST), resc, false),
                 curve(res_theorem, res_theory, RGBColor(90, 90, 90), true),
             ],
             log_y: true,
         }],
         columns: 1,
         caption: format!(
-            "Far-apart points (corr_far); values <= 0 left out. {}",
+            "Far-apart points (corr_far, {}); values <= 0 left out. {}",
+            estimator_name(EST),
             sizes(ff)
         ),
         size: SIZE,
@@ -240,8 +259,8 @@ pub fn current_view(lab: &LabTab, name: &str) -> Option<Figure> {
             y_label: "correlation (log)".into(),
             curves: vec![
                 curve(
-                    "measured (far)",
-                    measured(&r.depths),
+                    format!("measured (far; {})", estimator_name(lab.estimator)),
+                    measured(&r.depths, lab.estimator),
                     series_color(0, 1),
                     false,
                 ),
@@ -249,10 +268,11 @@ pub fn current_view(lab: &LabTab, name: &str) -> Option<Figure> {
             ],
             log_y: true,
         });
+        let heat = v.heat(lab.estimator);
         panels.push(Panel::Heatmap {
             title: format!("{label}correlation, L={l}"),
-            side: v.heat.side,
-            cells: v.heat.cells.clone(),
+            side: heat.side,
+            cells: heat.cells.clone(),
         });
         captions.push(format!("{label}{}", command_line(&r.cfg)));
     }

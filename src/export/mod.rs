@@ -54,8 +54,9 @@ pub struct Side<'a> {
     pub depths: Vec<Depth<'a>>,
 }
 
-/// One depth: the statistics of `shatterlab grad`, net 0's gradient trace, the activity
-/// histograms and the block-averaged correlation matrix (row-major, `heat_side` square).
+/// One depth: the statistics of `shatterlab grad` (both estimators), net 0's gradient
+/// trace, the activity histograms and the block-averaged correlation matrices (row-major,
+/// `heat_side` square) with the readout integrated out and with each net's own.
 #[derive(Serialize)]
 pub struct Depth<'a> {
     #[serde(flatten)]
@@ -64,7 +65,8 @@ pub struct Depth<'a> {
     pub active_fraction_histogram: &'a [usize],
     pub run_length_histogram: &'a [usize],
     pub heat_side: usize,
-    pub heat: &'a [f64],
+    pub heat_integrated: &'a [f64],
+    pub heat_random: &'a [f64],
 }
 
 /// Brown and white noise drawn with the lab's estimator (the references of the ACF and
@@ -114,12 +116,12 @@ impl<'a> Export<'a> {
     pub fn csv(&self) -> [String; 10] {
         let mut settings = String::from("side,key,value\n");
         let mut depths = String::from(
-            "side,depth,grad_var,corr_neighbor,corr_far,active_fraction,saturated_fraction,\
-             mean_run_length,overflow\n",
+            "side,depth,estimator,grad_var,grad_var_se,corr_neighbor,corr_neighbor_se,corr_far,\
+             corr_far_se,active_fraction,saturated_fraction,mean_run_length,overflow\n",
         );
         let mut acf = String::from("side,depth,lag,r,se\n");
         let mut trace = String::from("side,depth,point,x,g\n");
-        let mut heat = String::from("side,depth,row,col,corr\n");
+        let mut heat = String::from("side,depth,estimator,row,col,corr\n");
         let mut activity = String::from("side,depth,histogram,bin,count\n");
         for s in &self.lab {
             if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(s.settings) {
@@ -130,26 +132,36 @@ impl<'a> Export<'a> {
             for d in &s.depths {
                 let (side, l) = (s.side, d.stats.depth);
                 let st = d.stats;
-                let _ = writeln!(
-                    depths,
-                    "{side},{l},{},{},{},{},{},{},{}",
-                    st.grad_var,
-                    st.corr_neighbor,
-                    st.corr_far,
-                    st.active_fraction,
-                    st.saturated_fraction,
-                    st.mean_run_length,
-                    st.overflow
-                );
+                for (estimator, p) in [("random", &st.random), ("integrated", &st.integrated)] {
+                    let _ = writeln!(
+                        depths,
+                        "{side},{l},{estimator},{},{},{},{},{},{},{},{},{},{}",
+                        p.grad_var,
+                        p.grad_var_se,
+                        p.corr_neighbor,
+                        p.corr_neighbor_se,
+                        p.corr_far,
+                        p.corr_far_se,
+                        st.active_fraction,
+                        st.saturated_fraction,
+                        st.mean_run_length,
+                        st.overflow
+                    );
+                }
                 for (k, (r, se)) in st.acf.iter().zip(&st.acf_se).enumerate() {
                     let _ = writeln!(acf, "{side},{l},{k},{r},{se}");
                 }
                 for (p, (x, g)) in s.x.iter().zip(d.trace).enumerate() {
                     let _ = writeln!(trace, "{side},{l},{p},{x},{g}");
                 }
-                for (i, c) in d.heat.iter().enumerate() {
-                    let (row, col) = (i / d.heat_side.max(1), i % d.heat_side.max(1));
-                    let _ = writeln!(heat, "{side},{l},{row},{col},{c}");
+                let side_len = d.heat_side.max(1);
+                for (estimator, cells) in
+                    [("integrated", d.heat_integrated), ("random", d.heat_random)]
+                {
+                    for (i, c) in cells.iter().enumerate() {
+                        let (row, col) = (i / side_len, i % side_len);
+                        let _ = writeln!(heat, "{side},{l},{estimator},{row},{col},{c}");
+                    }
                 }
                 for (name, hist) in [
                     ("active_fraction", d.active_fraction_histogram),
@@ -238,8 +250,9 @@ fn depth(v: &DepthView) -> Depth<'_> {
         trace: &v.trace,
         active_fraction_histogram: &v.activity.fraction_histogram,
         run_length_histogram: &v.activity.run_histogram,
-        heat_side: v.heat.side,
-        heat: &v.heat.cells,
+        heat_side: v.heat_integrated.side,
+        heat_integrated: &v.heat_integrated.cells,
+        heat_random: &v.heat_random.cells,
     }
 }
 

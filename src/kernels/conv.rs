@@ -48,6 +48,16 @@ impl<T: Real> Scratch<T> {
     }
 }
 
+impl<T> Scratch<T> {
+    /// Elements held, over all threads.
+    pub fn elements(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| p.col.len() + p.d_kernel_t.len())
+            .sum()
+    }
+}
+
 /// Images lowered together: the most whose lowered block fits `BLOCK_ELEMS` (at least one).
 fn block_images(s: &ConvShape) -> usize {
     let per_image = s.patch() * s.out_h() * s.out_w();

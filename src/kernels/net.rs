@@ -173,6 +173,34 @@ impl<T: Real> FastNet<T> {
         }
     }
 
+    /// Bytes of every buffer the net holds (parameters, gradients, statistics,
+    /// activations, scratch): its memory while training, the optimiser's state aside.
+    pub fn bytes(&self) -> usize {
+        let vecs = [
+            &self.params,
+            &self.grads,
+            &self.running,
+            &self.stats,
+            &self.gy,
+            &self.feat,
+            &self.d_feat,
+            &self.logits,
+            &self.center,
+            &self.scale,
+            &self.shift,
+        ];
+        let held = vecs.iter().map(|v| v.len()).sum::<usize>()
+            + self
+                .acts
+                .iter()
+                .chain(&self.zs)
+                .chain(&self.grad_bufs)
+                .map(Vec::len)
+                .sum::<usize>()
+            + self.conv_scratch.elements();
+        held * std::mem::size_of::<T>()
+    }
+
     /// Every tensor in `ConvNet::named_vars`' order.
     pub fn slots(&self) -> &[Slot] {
         &self.slots

@@ -13,8 +13,9 @@ use candle_core::{DType, Device, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::Float;
 
-use crate::config::{Activation, Arch, BnGrad, LabConfig, Precision};
+use crate::config::{Activation, Arch, BnGrad, Inputs, LabConfig, Precision};
 use crate::lab::bank::{NetWeights, Spill, WeightBank};
+use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
 use rayon::prelude::*;
@@ -52,6 +53,11 @@ pub struct LayerOutput {
     pub active: Vec<bool>,
     /// Pre-activation units per net at this layer.
     pub units: usize,
+    /// dh_l/dx at every point, (R x P x `tangent_width`): the integrated readout's input.
+    pub tangents: Vec<f64>,
+    pub tangent_width: usize,
+    /// The readout is mirrored ([v; -v], looks-linear) rather than isotropic Gaussian.
+    pub mirrored_readout: bool,
 }
 
 /// Steps R nets through their layers, one depth per call.
@@ -59,6 +65,8 @@ pub struct ForwardEngine {
     shape: NetShape,
     rectify: Rectify,
     grid: Vec<f64>,
+    inputs: Inputs,
+    seed: u64,
     nets: usize,
     bank: WeightBank,
     /// Hidden layers per net the bank keeps.
@@ -140,6 +148,8 @@ impl ForwardEngine {
                 crelu: cfg.act == Activation::Crelu,
             },
             grid: cfg.grid(),
+            inputs: cfg.inputs,
+            seed: cfg.seed,
             nets: cfg.nets,
             bank,
             keep,
@@ -160,6 +170,8 @@ impl ForwardEngine {
             shape: self.shape,
             rectify: self.rectify,
             grid: &self.grid,
+            inputs: self.inputs,
+            seed: self.seed,
             index: self.depth,
             keep: self.keep,
             // Few nets cannot keep every core busy: let each matmul split instead.
@@ -185,6 +197,8 @@ struct Layer<'a> {
     shape: NetShape,
     rectify: Rectify,
     grid: &'a [f64],
+    inputs: Inputs,
+    seed: u64,
     /// 0 for layer 1.
     index: usize,
     keep: usize,
@@ -208,28 +222,63 @@ impl Layer<'_> {
         }
     }
 
-    /// Layer 1's pre-activations z = w x + b with tangents dz/dx = w along each direction,
-    /// ((1 + K) P x width) into `z`.
-    fn first_pre_activation<T: Element>(&self, draw: &ScalarNetDraw, z: &mut Vec<T>) {
-        let (p, k, n) = (self.points(), self.rectify.directions, self.shape.width);
+    /// With independent inputs a resnet's stream starts at layer 1's linear output z (its
+    /// signs only report activity); otherwise layer 1 is rectified.
+    fn linear_stream(&self) -> bool {
+        self.inputs == Inputs::Independent && inputs::linear_stream(&self.shape)
+    }
+
+    /// Layer 1's pre-activations with their tangents along each direction,
+    /// ((1 + K) P x width) into `z`: on the grid z = w x + b, dz/dx = w; with independent
+    /// inputs, see [`inputs`].
+    fn first_pre_activation<T: Element>(&self, draw: &ScalarNetDraw, net: usize, z: &mut Vec<T>) {
+        let (p, k) = (self.points(), self.rectify.directions);
+        let independent = (self.inputs == Inputs::Independent)
+            .then(|| inputs::first_layer(&self.shape, self.seed, net as u64, p));
+        let n = independent
+            .as_ref()
+            .map_or(self.shape.width, |l| l.tangent.len());
         z.clear();
-        z.resize(self.rows() * n, T::zero());
+        z.resize((1 + k) * p * n, T::zero());
         let (values, tangents) = z.split_at_mut(p * n);
-        let bias = self.shape.first_bias;
-        for (row, &x) in values.chunks_exact_mut(n).zip(self.grid) {
-            for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
-                *zj = T::of(if bias { w * x + b } else { w * x });
+        let tangent = match &independent {
+            Some(layer) => {
+                values
+                    .iter_mut()
+                    .zip(&layer.values)
+                    .for_each(|(z, &v)| *z = T::of(v));
+                &layer.tangent
             }
-        }
+            None => {
+                let bias = self.shape.first_bias;
+                for (row, &x) in values.chunks_exact_mut(n).zip(self.grid) {
+                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
+                        *zj = T::of(if bias { w * x + b } else { w * x });
+                    }
+                }
+                &draw.first_w
+            }
+        };
         for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
             // With one direction every point moves; with P, direction i / P moves point
             // i / P only (a block of the identity seed).
             let (dir, point) = (i / p, i % p);
             if k == 1 || dir == point {
                 row.iter_mut()
-                    .zip(&draw.first_w)
+                    .zip(tangent)
                     .for_each(|(r, &w)| *r = T::of(w));
             }
+        }
+    }
+
+    /// Row of point i's own tangent: block 1 with one direction, the diagonal of the P x P
+    /// blocks with P.
+    fn own_tangent_row(&self, point: usize) -> usize {
+        let p = self.points();
+        if self.rectify.directions == 1 {
+            p + point
+        } else {
+            (1 + point) * p + point
         }
     }
 
@@ -240,11 +289,18 @@ impl Layer<'_> {
         nets: &mut [NetWeights],
         spills: &mut [Spill],
     ) -> LayerOutput {
+        let own_rows = self.points() * self.shape.readout_width();
+        // Each net writes its points' tangent rows straight into the output.
+        let mut tangents = vec![0.0; lanes.len() * own_rows];
         let parts: Vec<NetLayer> = lanes
             .par_iter_mut()
             .zip(nets)
             .zip(spills)
-            .map(|((lane, weights), spill)| lane.step(self, weights, spill))
+            .zip(tangents.par_chunks_mut(own_rows.max(1)))
+            .enumerate()
+            .map(|(index, (((lane, weights), spill), tangents))| {
+                lane.step(self, index, weights, spill, tangents)
+            })
             .collect();
         let units = parts.first().map_or(0, |p| p.units);
         let mut out = LayerOutput {
@@ -253,6 +309,9 @@ impl Layer<'_> {
             grads: Vec::with_capacity(parts.len() * self.points()),
             active: Vec::with_capacity(parts.len() * self.points() * units),
             units,
+            tangents,
+            tangent_width: self.shape.readout_width(),
+            mirrored_readout: self.shape.mirrored_readout(),
         };
         for part in parts {
             out.values.extend(part.values);
@@ -341,7 +400,14 @@ impl<T: Element> HostNet<T> {
             .collect()
     }
 
-    fn step(&mut self, layer: &Layer, net: &mut NetWeights, spill: &mut Spill) -> NetLayer {
+    fn step(
+        &mut self,
+        layer: &Layer,
+        index: usize,
+        net: &mut NetWeights,
+        spill: &mut Spill,
+        tangents: &mut [f64],
+    ) -> NetLayer {
         let rows = layer.rows();
         let rectify = layer.rectify();
         let width = layer.shape.width;
@@ -349,10 +415,15 @@ impl<T: Element> HostNet<T> {
             self.readout.clear();
             self.readout
                 .extend(net.draw.readout.iter().map(|&v| T::of(v)));
-            layer.first_pre_activation(&net.draw, &mut self.work);
-            resize(&mut self.state, rows * layer.shape.first_output_width());
-            rectify.host(&self.work, &mut self.state, width, &mut self.scratch);
-            true
+            layer.first_pre_activation(&net.draw, index, &mut self.work);
+            if layer.linear_stream() {
+                self.state.clone_from(&self.work);
+                false
+            } else {
+                resize(&mut self.state, rows * layer.shape.first_output_width());
+                rectify.host(&self.work, &mut self.state, width, &mut self.scratch);
+                true
+            }
         } else {
             let (fan_in, fan_out) = layer.shape.hidden_shape();
             let drawn = net.layer(layer.index - 1, layer.keep, spill);
@@ -405,18 +476,29 @@ impl<T: Element> HostNet<T> {
             .collect();
         let (values, grads) = layer.read_out(&f);
         // The first `units` columns of the rectifier's output are relu(y): positive exactly
-        // where the unit is active.
+        // where the unit is active. A linear stream's layer 1 has every column's sign.
         let post = if post_is_state {
             &self.state
         } else {
             &self.work
         };
         let post_width = post.len() / rows;
-        let units = post_width / layer.rectify.multiplier();
+        let units = if layer.index == 0 && layer.linear_stream() {
+            post_width
+        } else {
+            post_width / layer.rectify.multiplier()
+        };
         let active = post[..layer.points() * post_width]
             .chunks_exact(post_width)
             .flat_map(|row| row[..units].iter().map(|&v| v > T::zero()))
             .collect();
+        // Each point's own tangent row, (points x readout width).
+        for (i, out) in tangents.chunks_exact_mut(state_width).enumerate() {
+            let row = layer.own_tangent_row(i) * state_width;
+            out.iter_mut()
+                .zip(&self.state[row..row + state_width])
+                .for_each(|(o, v)| *o = v.to_f64().unwrap_or(f64::NAN));
+        }
         NetLayer {
             values,
             grads,
@@ -472,13 +554,18 @@ impl CandleNets {
                 let rows = layer.rows();
                 let mut z = Vec::new();
                 let mut all = Vec::with_capacity(nets.len() * rows * layer.shape.width);
-                for net in nets.iter() {
-                    layer.first_pre_activation(&net.draw, &mut z);
+                for (index, net) in nets.iter().enumerate() {
+                    layer.first_pre_activation(&net.draw, index, &mut z);
                     all.extend_from_slice(&z);
                 }
-                let shape = (nets.len(), rows, layer.shape.width);
-                let post = rectify.composed(&host_tensor(all, shape, self.dtype, &self.device)?)?;
-                (post.clone(), post)
+                let shape = (nets.len(), rows, z.len() / rows);
+                let z = host_tensor(all, shape, self.dtype, &self.device)?;
+                let post = rectify.composed(&z)?;
+                if layer.linear_stream() {
+                    (z, post)
+                } else {
+                    (post.clone(), post)
+                }
             }
             Some(h) => {
                 let (fan_in, fan_out) = layer.shape.hidden_shape();
@@ -518,6 +605,10 @@ impl CandleNets {
         // where the unit is active.
         let units = post.dim(2)? / layer.rectify.multiplier();
         let signs = to_host(&post.narrow(1, 0, p)?.narrow(2, 0, units)?)?;
+        let own_rows: Vec<u32> = (0..p).map(|i| layer.own_tangent_row(i) as u32).collect();
+        let own_rows = Tensor::new(own_rows, &self.device)?;
+        let tangents = to_host(&state.index_select(&own_rows, 1)?)?;
+        let tangent_width = state.dim(2)?;
         self.state = Some(state);
         Ok(LayerOutput {
             depth: layer.index + 1,
@@ -525,6 +616,9 @@ impl CandleNets {
             grads,
             active: signs.into_iter().map(|v| v > 0.0).collect(),
             units,
+            tangents,
+            tangent_width,
+            mirrored_readout: layer.shape.mirrored_readout(),
         })
     }
 }

@@ -2,7 +2,10 @@
 //! compared against.
 
 pub mod bank;
+pub mod depth_curves;
 pub mod forward;
+pub mod inputs;
+pub mod readout;
 pub mod rectify;
 pub mod reverse;
 pub mod stats;

@@ -1,6 +1,6 @@
-//! Statistics of gradients over the input grid (paper §7): autocorrelation, covariance and
-//! correlation over random nets, unit activity and contiguity, and noise references computed
-//! with the same estimators.
+//! Statistics of gradients over the input grid (paper §7): autocorrelation, unit activity
+//! and contiguity, and noise references computed with the same estimators (covariances and
+//! correlations over nets: `readout`).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -59,78 +59,6 @@ pub fn mean_and_se(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
         })
         .collect();
     (mean, se)
-}
-
-/// Uncentred second moments C_pq = mean over nets of g_p g_q (E[g] = 0 by symmetry of the
-/// readout). `grads` is net-major (nets x points); the result is (points x points).
-pub fn second_moments(grads: &[f64], points: usize) -> Vec<f64> {
-    let nets = grads.len() / points;
-    let mut c = vec![0.0; points * points];
-    for g in grads.chunks_exact(points) {
-        for (p, &gp) in g.iter().enumerate() {
-            let row = &mut c[p * points..(p + 1) * points];
-            row.iter_mut().zip(g).for_each(|(c, &gq)| *c += gp * gq);
-        }
-    }
-    c.iter_mut().for_each(|v| *v /= nets as f64);
-    c
-}
-
-/// Correlation C_pq / sqrt(C_pp C_qq) of a second-moment matrix.
-pub fn correlation(moments: &[f64], points: usize) -> Vec<f64> {
-    let diag: Vec<f64> = (0..points)
-        .map(|p| moments[p * points + p].sqrt())
-        .collect();
-    moments
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| c / (diag[i / points] * diag[i % points]))
-        .collect()
-}
-
-/// Summary of the correlation matrix over nets without forming it (O(nets x points)).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PairCorrelations {
-    /// Mean over points of C_pp = E[g_p^2].
-    pub second_moment: f64,
-    /// Mean correlation between neighbouring grid points.
-    pub neighbour: f64,
-    /// Mean correlation between points at least half the grid apart: the regime of the
-    /// theorems, whose inputs have independent activation patterns.
-    pub far: f64,
-}
-
-/// `grads` is net-major (nets x points). With u_p = g_p / sqrt(C_pp), the correlation is
-/// mean over nets of u_p u_q, so the far-pair sum is sum_p u_p * (suffix sum of u from
-/// p + P/2): linear in P instead of quadratic.
-pub fn pair_correlations(grads: &[f64], points: usize) -> PairCorrelations {
-    let nets = (grads.len() / points) as f64;
-    let mut diag = vec![0.0; points];
-    for g in grads.chunks_exact(points) {
-        diag.iter_mut().zip(g).for_each(|(d, v)| *d += v * v / nets);
-    }
-    let scale: Vec<f64> = diag.iter().map(|d| 1.0 / d.sqrt()).collect();
-    let gap = (points / 2).max(1);
-    let far_pairs: usize = (0..points).map(|p| points.saturating_sub(p + gap)).sum();
-    let (mut neighbour, mut far) = (0.0, 0.0);
-    let mut suffix = vec![0.0; points + 1];
-    for g in grads.chunks_exact(points) {
-        let u: Vec<f64> = g.iter().zip(&scale).map(|(v, s)| v * s).collect();
-        neighbour += u.windows(2).map(|w| w[0] * w[1]).sum::<f64>();
-        for p in (0..points).rev() {
-            suffix[p] = suffix[p + 1] + u[p];
-        }
-        far += u
-            .iter()
-            .enumerate()
-            .map(|(p, up)| up * suffix[(p + gap).min(points)])
-            .sum::<f64>();
-    }
-    PairCorrelations {
-        second_moment: diag.iter().sum::<f64>() / points as f64,
-        neighbour: neighbour / nets / (points - 1) as f64,
-        far: far / nets / far_pairs.max(1) as f64,
-    }
 }
 
 /// Activity of the rectifier units of one layer, pooled over nets.
@@ -311,32 +239,5 @@ mod tests {
         assert!((a.active_fraction - (4.0 / 6.0 + 1.0) / 2.0).abs() < 1e-12);
         assert_eq!(a.mean_run_length, 10.0 / 3.0);
         assert_eq!(a.run_histogram, vec![0, 2, 1]);
-    }
-
-    #[test]
-    fn pair_correlations_summarise_the_correlation_matrix() {
-        let points = 9;
-        let grads: Vec<f64> = (0..4 * points)
-            .map(|i| ((i * 7919) % 13) as f64 - 6.0)
-            .collect();
-        let corr = correlation(&second_moments(&grads, points), points);
-        let neighbour = (0..points - 1)
-            .map(|p| corr[p * points + p + 1])
-            .sum::<f64>()
-            / 8.0;
-        let far: Vec<f64> = (0..points)
-            .flat_map(|p| (p + 4..points).map(move |q| (p, q)))
-            .map(|(p, q)| corr[p * points + q])
-            .collect();
-        let pc = pair_correlations(&grads, points);
-        assert!((pc.neighbour - neighbour).abs() < 1e-12);
-        assert!((pc.far - far.iter().sum::<f64>() / far.len() as f64).abs() < 1e-12);
-    }
-
-    #[test]
-    fn correlation_of_identical_points_is_one() {
-        let grads = vec![1.0, 1.0, 2.0, 2.0, -1.0, -1.0];
-        let c = correlation(&second_moments(&grads, 2), 2);
-        assert!(c.iter().all(|v| (v - 1.0).abs() < 1e-12));
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::config::LabConfig;
 use crate::lab::bank::WeightBank;
 use crate::lab::forward::{ForwardEngine, LayerOutput, StepKernel};
+use crate::lab::readout::{PairStats, PointVectors};
 use crate::lab::stats::{self, Activity, MAX_LAG};
 
 /// The per-depth statistics of a sweep, as reported in JSON/CSV.
@@ -19,12 +20,13 @@ pub struct DepthStats {
     pub acf: Vec<f64>,
     /// Standard error of `acf` over nets.
     pub acf_se: Vec<f64>,
-    /// E[g^2] over nets and points: C(i) of the theorems.
-    pub grad_var: f64,
-    /// Correlation over nets of gradients at neighbouring points.
-    pub corr_neighbor: f64,
-    /// Correlation over nets of gradients at points half the grid or more apart.
-    pub corr_far: f64,
+    /// Covariances and correlations over nets with each net's own random readout: what one
+    /// net's gradient shows (`grad_var`, `corr_far`, ... at the top level of the JSON).
+    #[serde(flatten)]
+    pub random: PairStats,
+    /// The same with the readout integrated out (E_v[g_p g_q] = u_p . u_q / N): the spread
+    /// over nets is then the hidden layers' alone.
+    pub integrated: PairStats,
     pub active_fraction: f64,
     pub saturated_fraction: f64,
     pub mean_run_length: f64,
@@ -40,6 +42,8 @@ pub struct DepthResult {
     pub stats: DepthStats,
     /// g_l(x_p), net-major (nets x points).
     pub grads: Vec<f64>,
+    /// dh_l/dx at every point, the integrated-readout estimator's input (heatmap).
+    pub integrated: PointVectors,
     pub activity: Activity,
 }
 
@@ -52,15 +56,20 @@ impl DepthResult {
             .map(|g| stats::acf(g, MAX_LAG))
             .collect();
         let (acf, acf_se) = stats::mean_and_se(&acfs);
-        let pairs = stats::pair_correlations(&out.grads, points);
+        let random = PointVectors::random(&out.grads, points).pair_stats();
+        let integrated = PointVectors::integrated(
+            out.tangents,
+            points,
+            out.tangent_width,
+            out.mirrored_readout,
+        );
         let activity = stats::activity(&out.active, points, out.units);
         let mut stats = DepthStats {
             depth: out.depth,
             acf,
             acf_se,
-            grad_var: pairs.second_moment,
-            corr_neighbor: pairs.neighbour,
-            corr_far: pairs.far,
+            random,
+            integrated: integrated.pair_stats(),
             active_fraction: activity.active_fraction,
             saturated_fraction: activity.saturated_fraction,
             mean_run_length: activity.mean_run_length,
@@ -71,6 +80,7 @@ impl DepthResult {
         Self {
             stats,
             grads: out.grads,
+            integrated,
             activity,
         }
     }

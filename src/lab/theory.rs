@@ -22,6 +22,11 @@ pub enum Model {
     ResnetNoBn,
     /// Theorem 3: resnet with batch norm and β-scaled branches.
     ResnetBn,
+    /// Theorem 3's product with the *centred* stream variance 1 + (1 - 1/π) β² (l - 1): batch
+    /// norm removes the mean of each branch's ReLU output (variance 1/2 - 1/(2π) instead of
+    /// second moment 1/2), which Theorem 3's recursion ignores. Not in the paper; real nets
+    /// with independent inputs follow it at large β.
+    ResnetBnCentred,
 }
 
 impl Model {
@@ -31,6 +36,11 @@ impl Model {
             (Arch::Res, false) => Model::ResnetNoBn,
             (Arch::Res, true) => Model::ResnetBn,
         }
+    }
+
+    /// The centred-variance companion of a model, where it has one (Theorem 3 only).
+    pub fn centred(self) -> Option<Self> {
+        (self == Model::ResnetBn).then_some(Model::ResnetBnCentred)
     }
 }
 
@@ -48,10 +58,15 @@ impl Moments {
     }
 }
 
-/// s_l^2 = 1 + β^2 (l - 1): the variance a batch-normalised resnet's stream has reached at
-/// module l, which BN divides out.
-fn stream_variance(module: usize, beta: f64) -> f64 {
-    1.0 + beta * beta * (module as f64 - 1.0)
+/// s_l^2: the variance a batch-normalised resnet's stream has reached at module l, which BN
+/// divides out. Each earlier branch adds β² times 2 Var(relu(BN h)) per unit: 1 under
+/// Theorem 3 (second moment, mean kept), 1 - 1/π once BN removes the mean.
+fn stream_variance(model: Model, module: usize, beta: f64) -> f64 {
+    let per_branch = match model {
+        Model::ResnetBnCentred => 1.0 - std::f64::consts::FRAC_1_PI,
+        _ => 1.0,
+    };
+    1.0 + per_branch * beta * beta * (module as f64 - 1.0)
 }
 
 /// The exact theorem values at depth L.
@@ -67,13 +82,13 @@ pub fn moments(model: Model, depth: usize, beta: f64) -> Moments {
             c_ii: (1.0 + b2).powi(modules as i32),
             c_ij: (1.0 + b2 / 2.0).powi(modules as i32),
         },
-        Model::ResnetBn => (1..=modules).fold(
+        Model::ResnetBn | Model::ResnetBnCentred => (1..=modules).fold(
             Moments {
                 c_ii: 1.0,
                 c_ij: 1.0,
             },
             |m, l| {
-                let s2 = stream_variance(l, beta);
+                let s2 = stream_variance(model, l, beta);
                 Moments {
                     c_ii: m.c_ii * (1.0 + b2 / s2),
                     c_ij: m.c_ij * (1.0 + b2 / (2.0 * s2)),
@@ -103,6 +118,8 @@ pub struct Measured {
     pub c_ij: Estimate,
     /// Ratio estimate C(i,j) / sqrt(C(i) C(j)).
     pub correlation: f64,
+    /// Its standard error (delta method over the trials).
+    pub correlation_se: f64,
 }
 
 /// Simulates the idealised model for depths 1..=`depth` with `width` units and `trials`
@@ -133,7 +150,7 @@ pub fn simulate(
                     uj[k] = if rng.random::<bool>() { w } else { 0.0 };
                 }
             }
-            Model::ResnetNoBn | Model::ResnetBn => {
+            Model::ResnetNoBn | Model::ResnetBn | Model::ResnetBnCentred => {
                 for k in 0..width {
                     ui[k] = normal(&mut rng);
                     uj[k] = ui[k];
@@ -154,10 +171,10 @@ pub fn simulate(
                     ui = masked(&mut rng, &yi);
                     uj = masked(&mut rng, &yj);
                 }
-                Model::ResnetNoBn | Model::ResnetBn => {
+                Model::ResnetNoBn | Model::ResnetBn | Model::ResnetBnCentred => {
                     let scale = match model {
-                        Model::ResnetBn => beta / stream_variance(l, beta).sqrt(),
-                        _ => beta,
+                        Model::ResnetNoBn => beta,
+                        _ => beta / stream_variance(model, l, beta).sqrt(),
                     };
                     ui.iter_mut().zip(&yi).for_each(|(u, y)| *u += scale * y);
                     uj.iter_mut().zip(&yj).for_each(|(u, y)| *u += scale * y);
@@ -217,11 +234,15 @@ fn summarise(samples: &[(f64, f64, f64)]) -> Measured {
         }
     };
     let (c_ii, c_jj, c_ij) = (est(&|s| s.0), est(&|s| s.1), est(&|s| s.2));
+    let correlation = c_ij.mean / (c_ii.mean * c_jj.mean).sqrt();
+    // R = a / sqrt(b c) to first order moves with a/ā - b/(2 b̄) - c/(2 c̄) per trial.
+    let linearised = est(&|s| s.2 / c_ij.mean - s.0 / (2.0 * c_ii.mean) - s.1 / (2.0 * c_jj.mean));
     Measured {
         c_ii,
         c_jj,
         c_ij,
-        correlation: c_ij.mean / (c_ii.mean * c_jj.mean).sqrt(),
+        correlation,
+        correlation_se: correlation.abs() * linearised.se,
     }
 }
 
@@ -234,6 +255,15 @@ mod tests {
         // paper §4: R = 0.159 (β = 1), 0.283 (β = 0.5), 0.820 (β = 0.1) at L = 50
         for (beta, want) in [(1.0, 0.159), (0.5, 0.283), (0.1, 0.820)] {
             let r = moments(Model::ResnetBn, 50, beta).correlation();
+            assert!((r - want).abs() < 5e-4, "β={beta}: {r}");
+        }
+    }
+
+    #[test]
+    fn centred_variant_reference_values_at_depth_fifty() {
+        // issue 13's independent NumPy product: 0.810 / 0.207 / 0.095 at β = 0.1 / 0.5 / 1
+        for (beta, want) in [(0.1, 0.810), (0.5, 0.207), (1.0, 0.095)] {
+            let r = moments(Model::ResnetBnCentred, 50, beta).correlation();
             assert!((r - want).abs() < 5e-4, "β={beta}: {r}");
         }
     }

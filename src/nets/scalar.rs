@@ -50,6 +50,11 @@ impl NetShape {
         }
     }
 
+    /// Looks-linear feedforward nets tie their readout's halves, [v; -v].
+    pub fn mirrored_readout(&self) -> bool {
+        self.init == Init::Ll && self.arch == Arch::Ff
+    }
+
     /// Width of h_l, the vector the readout v is applied to.
     pub fn readout_width(&self) -> usize {
         self.first_output_width()
@@ -74,7 +79,7 @@ impl ScalarNetDraw {
     pub fn new(shape: NetShape, seed: u64, index: u64) -> Self {
         let mut rng = WeightRng::new(seed, index);
         let d = shape.readout_width();
-        let readout = if shape.init == Init::Ll && shape.arch == Arch::Ff {
+        let readout = if shape.mirrored_readout() {
             let half = rng.gaussian(d / 2, (2.0 / d as f64).sqrt());
             half.iter()
                 .copied()

@@ -33,6 +33,7 @@ pub fn command_line(cfg: &LabConfig) -> String {
         format!("--dtype {}", value_name(cfg.dtype)),
         on_off(cfg.first_bias, "first-bias"),
         format!("--device {}", value_name(cfg.device)),
+        format!("--inputs {}", value_name(cfg.inputs)),
     ]
     .join(" ")
 }

@@ -49,6 +49,8 @@ pub enum Command {
     Shallower,
     Deeper,
     LogY,
+    Estimator,
+    Inputs,
     Help,
     Close,
     Quit,
@@ -91,6 +93,7 @@ impl Command {
             Command::BetaDown
             | Command::BetaUp
             | Command::Width
+            | Command::Inputs
             | Command::Reset
             | Command::Pause
             | Command::Step
@@ -101,7 +104,8 @@ impl Command {
             | Command::Zoom
             | Command::Shallower
             | Command::Deeper
-            | Command::LogY => Scope::Lab,
+            | Command::LogY
+            | Command::Estimator => Scope::Lab,
         }
     }
 }

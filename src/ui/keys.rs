@@ -84,6 +84,12 @@ pub const BINDINGS: &[Binding] = &[
         Some("depth"),
     ),
     bind(&[key('w')], Command::Width, "cycle width", None),
+    bind(
+        &[key('i')],
+        Command::Inputs,
+        "inputs: 1-D grid ↔ independent",
+        None,
+    ),
     // No footer hint: the 80-column footer keeps room for the tab key and help.
     bind(&[key('r')], Command::NewSeed, "new seed", None),
     bind(
@@ -148,6 +154,12 @@ pub const BINDINGS: &[Binding] = &[
         None,
     ),
     bind(
+        &[key('o')],
+        Command::Estimator,
+        "readout: integrated ↔ random",
+        None,
+    ),
+    bind(
         &[key('t')],
         Command::SwitchTab,
         "lab ↔ CIFAR-10 training tab",
@@ -204,7 +216,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(
         &[key('E')],
         Command::Export,
-        "export panes + runs (JSON)",
+        "export data (JSON) + figure",
         None,
     ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::budget;
-use crate::config::{Activation, Arch, Init, LabConfig, MAX_DEPTH};
+use crate::config::{Activation, Arch, Init, Inputs, LabConfig, MAX_DEPTH};
+use crate::lab::depth_curves::Idealised;
+use crate::lab::readout::Estimator;
 use crate::lab::stats::{self, Noise};
 use crate::lab::summary::DepthView;
 use crate::ui::effect::Effect;
@@ -114,6 +116,8 @@ impl Preset {
     fn settings(self, base: &LabConfig) -> (LabConfig, Pairing, Pane, bool) {
         let mut c = base.clone();
         (c.bn, c.beta, c.act, c.init) = (true, 1.0, Activation::Relu, Init::He);
+        // The figures are on the 1-D grid.
+        c.inputs = Inputs::Grid;
         let (arch, depth, pairing, pane, zoomed) = match self {
             Preset::Fig1 => (Arch::Ff, 24, Pairing::Fig1, Pane::Trace, true),
             Preset::Fig2a => (Arch::Ff, 24, Pairing::Single, Pane::Acf, true),
@@ -172,6 +176,8 @@ pub struct SweepResults {
     pub cfg: LabConfig,
     /// Depths 1..=n as they arrived.
     pub depths: Vec<DepthView>,
+    /// The theorem's idealised model by Monte Carlo, once the worker has simulated it.
+    pub idealised: Option<Idealised>,
     pub done: bool,
     /// Engine time of the sweep so far, measured by the worker.
     pub compute: Duration,
@@ -191,6 +197,7 @@ impl SweepResults {
         Self {
             cfg,
             depths: Vec::new(),
+            idealised: None,
             done: false,
             compute: Duration::ZERO,
             error: None,
@@ -282,6 +289,8 @@ pub struct LabTab {
     pub focus: Pane,
     pub zoomed: bool,
     pub log_y: bool,
+    /// How the gradient covariances are estimated on screen.
+    pub estimator: Estimator,
     /// Depth shown by the trace, heatmap and activity panes; None follows the deepest.
     pub selected: Option<usize>,
     pub paused: bool,
@@ -311,6 +320,7 @@ impl LabTab {
             focus: Pane::Trace,
             zoomed: false,
             log_y: false,
+            estimator: Estimator::default(),
             selected: None,
             paused: false,
             until: None,
@@ -442,6 +452,16 @@ impl LabTab {
         self.edit(|c| c.width = cycle(&WIDTHS, c.width))
     }
 
+    /// The 1-D grid or independent inputs.
+    pub fn flip_inputs(&mut self) -> Change {
+        self.edit(|c| {
+            c.inputs = match c.inputs {
+                Inputs::Grid => Inputs::Independent,
+                Inputs::Independent => Inputs::Grid,
+            }
+        })
+    }
+
     pub fn new_seed(&mut self) -> Change {
         self.edit(|c| c.seed = c.seed.wrapping_add(1))
     }
@@ -518,6 +538,7 @@ impl LabTab {
                 results.depths.push(*view);
                 results.compute = compute;
             }
+            Update::Theory { idealised, .. } => results.idealised = Some(*idealised),
             Update::Done { compute, .. } => {
                 results.done = true;
                 results.compute = compute;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use crate::config::LabConfig;
 use crate::device::device_for;
 use crate::lab::bank::WeightBank;
+use crate::lab::depth_curves::Idealised;
 use crate::lab::summary::DepthView;
 use crate::lab::sweep::sweep_with_bank;
 
@@ -71,6 +72,12 @@ pub enum Update {
         view: Box<DepthView>,
         compute: Duration,
     },
+    /// The theorem's idealised model simulated for the sweep's settings.
+    Theory {
+        generation: u64,
+        side: Side,
+        idealised: Box<Idealised>,
+    },
     Done {
         generation: u64,
         side: Side,
@@ -87,6 +94,7 @@ impl Update {
     pub fn generation(&self) -> u64 {
         match self {
             Update::Depth { generation, .. }
+            | Update::Theory { generation, .. }
             | Update::Done { generation, .. }
             | Update::Failed { generation, .. } => *generation,
         }
@@ -95,6 +103,7 @@ impl Update {
     pub fn side(&self) -> Side {
         match self {
             Update::Depth { side, .. }
+            | Update::Theory { side, .. }
             | Update::Done { side, .. }
             | Update::Failed { side, .. } => *side,
         }
@@ -113,6 +122,7 @@ pub fn spawn(jobs: mpsc::Receiver<Job>, updates: mpsc::Sender<Update>) -> std::i
                 next: None,
                 latest: 0,
                 bank: WeightBank::default(),
+                idealised: None,
             }
             .run()
         })
@@ -128,6 +138,8 @@ struct Worker {
     latest: u64,
     /// Weights drawn by earlier sweeps, reused by toggles that keep them.
     bank: WeightBank,
+    /// The last Monte Carlo, reused while the settings it depends on stay.
+    idealised: Option<Idealised>,
 }
 
 /// Why a sweep stopped early.
@@ -170,6 +182,19 @@ impl Worker {
         cfg: &LabConfig,
         mut until: Option<usize>,
     ) -> ControlFlow<()> {
+        let idealised = match self.idealised.take() {
+            Some(i) if i.serves(cfg) => i,
+            _ => Idealised::for_lab(cfg),
+        };
+        let theory = Update::Theory {
+            generation,
+            side,
+            idealised: Box::new(idealised.clone()),
+        };
+        self.idealised = Some(idealised);
+        if self.updates.blocking_send(theory).is_err() {
+            return ControlFlow::Break(());
+        }
         let mut compute = Duration::ZERO;
         let mut stop = None;
         let mut started = Instant::now();

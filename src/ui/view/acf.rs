@@ -6,6 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::{Axis, Chart};
 
 use super::{PaneCtx, legend, line};
+use crate::config::Inputs;
 use crate::lab::stats::MAX_LAG;
 
 /// Depths 1, 2, 4, … below `max`, then `max` itself.
@@ -19,6 +20,12 @@ pub(super) fn depth_set(max: usize) -> Vec<usize> {
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let block = ctx.block("autocorrelation r(k)");
+    if ctx.run.cfg.inputs == Inputs::Independent {
+        let text = "independent inputs: no spatial order, so r(k) along the point index \
+                    means nothing. Their correlations are in the corr-vs-depth pane (i: back \
+                    to the grid)";
+        return PaneCtx::note(frame, area, block, text.into());
+    }
     if ctx.run.depths.is_empty() {
         return ctx.waiting(frame, area, block);
     }

@@ -6,6 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::PaneCtx;
+use crate::lab::readout::Estimator;
 use crate::lab::summary::Heat;
 use crate::ui::theme::Theme;
 
@@ -18,12 +19,19 @@ pub(super) fn width_for(height: u16) -> u16 {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
-    let Some((view, block)) = ctx.at_shown_depth(frame, area, "correlation") else {
+    let estimator = ctx.state.lab.estimator;
+    // The integrated readout is the default; the other is named.
+    let name = match estimator {
+        Estimator::Integrated => "correlation",
+        Estimator::Random => "correlation, random v",
+    };
+    let Some((view, block)) = ctx.at_shown_depth(frame, area, name) else {
         return;
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let theme = &ctx.state.theme;
+    let heat = view.heat(estimator);
     let pixels = inner
         .width
         .saturating_sub(BAR_WIDTH + 1)
@@ -34,9 +42,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let buf = frame.buffer_mut();
     for row in 0..pixels.div_ceil(2) {
         for col in 0..pixels {
-            let top = sample(&view.heat, 2 * row, col, pixels);
+            let top = sample(heat, 2 * row, col, pixels);
             let bottom = if 2 * row + 1 < pixels {
-                sample(&view.heat, 2 * row + 1, col, pixels)
+                sample(heat, 2 * row + 1, col, pixels)
             } else {
                 top
             };

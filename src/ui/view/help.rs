@@ -16,6 +16,15 @@ use crate::ui::train::draft;
 /// Width of the key column.
 const KEY_WIDTH: usize = 9;
 
+/// The three regimes of the correlation-vs-depth pane, shown on the lab tab where they fit.
+const REGIMES: &str = "corr vs depth: the theorem and its Monte Carlo (MC ± se) are the \
+    idealised model, with identical layer-1 gradients and independent Bernoulli(½) masks. \
+    On the 1-D grid the real nets (± se over nets; o: integrated ↔ random readout) start \
+    far lower, at their depth-1 value (d1×Thm, dashed), and batch norm over the grid pulls \
+    them further down. With independent inputs (i) the assumption holds, and a resnet with \
+    BN follows Theorem 3 at small β and its centred variant (Thm3c) at large β, since BN \
+    removes the ReLU's mean that the theorem keeps.";
+
 /// Rows `text` takes when wrapped at spaces into `width` columns.
 fn wrapped_rows(text: &str, width: usize) -> u16 {
     let mut rows = 1;
@@ -55,7 +64,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         .filter(|b| b.command.scope().includes(state.tab))
         .collect();
     let rows = bindings.len().div_ceil(2) as u16;
-    let height = (rows + command_rows + 4).min(area.height);
+    let regime_rows = wrapped_rows(REGIMES, inner_width) + 1;
+    let regimes = state.tab == Tab::Lab && rows + regime_rows + command_rows + 4 <= area.height;
+    let regime_rows = if regimes { regime_rows } else { 0 };
+    let height = (rows + regime_rows + command_rows + 4).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
@@ -68,8 +80,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         .border_style(state.theme.focus());
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let [keys_area, _, title_area, command_area] = Layout::vertical([
+    let [keys_area, regimes_area, _, title_area, command_area] = Layout::vertical([
         Constraint::Length(rows),
+        Constraint::Length(regime_rows),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(0),
@@ -94,6 +107,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let (first, second) = lines.split_at(usize::from(rows).min(lines.len()));
     frame.render_widget(Paragraph::new(first.to_vec()), left);
     frame.render_widget(Paragraph::new(second.to_vec()), right);
+    if regimes {
+        frame.render_widget(
+            Paragraph::new(REGIMES).wrap(Wrap { trim: true }),
+            // A blank row above, between the keys and the text.
+            Rect {
+                y: regimes_area.y + 1,
+                height: regimes_area.height.saturating_sub(1),
+                ..regimes_area
+            },
+        );
+    }
     frame.render_widget(Paragraph::new(title).style(state.theme.dim()), title_area);
     frame.render_widget(
         Paragraph::new(command).wrap(Wrap { trim: false }),

@@ -157,6 +157,11 @@ impl<'a> PaneCtx<'a> {
             Some(e) => format!("error: {e}"),
             None => "computing…".to_string(),
         };
+        Self::note(frame, area, block, text);
+    }
+
+    /// Centred text in place of the pane's content.
+    fn note(frame: &mut Frame, area: Rect, block: Block, text: String) {
         frame.render_widget(
             Paragraph::new(text)
                 .wrap(Wrap { trim: true })

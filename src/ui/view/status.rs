@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::config::{Arch, BnGrad, LabConfig, spelling as value_name};
+use crate::config::{Arch, BnGrad, Inputs, LabConfig, spelling as value_name};
 use crate::ui::app::State;
 use crate::ui::keys::{BINDINGS, label};
 use crate::ui::lab::Pairing;
@@ -24,8 +24,12 @@ pub(super) fn settings(cfg: &LabConfig) -> String {
         (true, BnGrad::Through) => "+BN(through)",
     };
     let bias = if cfg.first_bias { "" } else { " nobias" };
+    let inputs = match cfg.inputs {
+        Inputs::Grid => "",
+        Inputs::Independent => " indep",
+    };
     format!(
-        "{arch}{bn} β={} {}/{} L={} N={} P={} R={} seed {}{bias}",
+        "{arch}{bn} β={} {}/{} L={} N={} P={} R={} seed {}{bias}{inputs}",
         cfg.beta,
         value_name(cfg.act),
         value_name(cfg.init),

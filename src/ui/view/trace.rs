@@ -7,6 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset};
 
 use super::{PaneCtx, decimate, legend, line};
+use crate::config::Inputs;
 use crate::ui::app::State;
 use crate::ui::lab::SweepResults;
 
@@ -15,6 +16,11 @@ use crate::ui::lab::SweepResults;
 const Y_RANGE: f64 = 3.0;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
+    if ctx.run.cfg.inputs == Inputs::Independent {
+        let text = "independent inputs: the points have no spatial order, so g has no \
+                    shape to trace. The correlation panes still apply (i: back to the grid)";
+        return PaneCtx::note(frame, area, ctx.block("gradient g(x)"), text.into());
+    }
     let Some((view, block)) = ctx.at_shown_depth(frame, area, "gradient g(x)") else {
         return;
     };
