@@ -323,7 +323,10 @@ fn export_writes_the_panes_and_logged_runs_as_json_or_csv() {
         d3["acf"].as_array().unwrap().len(),
         d3["acf_se"].as_array().unwrap().len()
     );
-    assert_eq!(d3["heat"].as_array().unwrap().len(), 16 * 16);
+    for heat in ["heat_integrated", "heat_random"] {
+        assert_eq!(d3[heat].as_array().unwrap().len(), 16 * 16, "{heat}");
+    }
+    assert!(d3["corr_far"].is_f64() && d3["integrated"]["corr_far"].is_f64());
     assert_eq!(doc["runs"][0]["settings"]["batch"], 32);
     assert_eq!(doc["runs"][0]["losses"][0][1], 2.3);
 
