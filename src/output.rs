@@ -40,13 +40,17 @@ pub struct TheoryVariant {
 }
 
 /// Whether any number in `value`'s serialised form is not finite (serde_json writes those
-/// as null), so a report can flag every field at once, including ones added later.
+/// as null), so a report can flag every field at once, including ones added later. Standard
+/// errors (fields `se` and `*_se`) are left out: over a single net they are undefined (null),
+/// which is not an overflow.
 pub fn has_non_finite<T: Serialize>(value: &T) -> bool {
     fn walk(v: &serde_json::Value) -> bool {
         match v {
             serde_json::Value::Null => true,
             serde_json::Value::Array(items) => items.iter().any(walk),
-            serde_json::Value::Object(map) => map.values().any(walk),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| !(k == "se" || k.ends_with("_se")) && walk(v)),
             _ => false,
         }
     }

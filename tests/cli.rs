@@ -372,3 +372,22 @@ fn a_lab_flag_given_to_man_names_man() {
         "{err}"
     );
 }
+
+/// One net has no standard error (null in the JSON); that is not an overflow.
+#[test]
+fn a_single_net_is_not_flagged_as_overflow() {
+    let out = lab()
+        .args([
+            "grad", "--depth", "3", "--nets", "1", "--width", "16", "--points", "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let depths = report["depths"].as_array().expect("depths");
+    assert_eq!(depths.len(), 3);
+    for d in depths {
+        assert_eq!(d["overflow"], false, "{d}");
+        assert!(d["corr_far"].is_number(), "{d}");
+    }
+}
