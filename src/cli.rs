@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::commands::data::DownloadOptions;
+use crate::commands::export::ExportOptions;
+use crate::commands::figures::FiguresOptions;
 use crate::commands::grad::GradOptions;
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
@@ -20,6 +22,7 @@ use crate::output::Format;
 use crate::train::config::TrainConfig;
 use crate::train::download::URL_ENV;
 use crate::ui;
+use crate::ui::script::Script;
 
 /// Output format of `train`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,6 +64,10 @@ pub enum Headless {
     /// Train one of the paper's CIFAR-10 conv nets, streaming JSON lines.
     #[command(after_help = TRAIN_HELP)]
     Train(TrainArgs),
+    /// Write the data of the lab's panes and every logged training run (JSON, or CSV tables).
+    Export(ExportArgs),
+    /// Render the paper's 1-D figures (and CIFAR-10 curves from run logs) as SVG and PNG.
+    Figures(FiguresArgs),
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
@@ -284,6 +291,22 @@ pub struct UiArgs {
     /// ~/.local/state/shatterlab/shatterlab.log].
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    /// Record the session as an asciicast v2 file (`asciinema play FILE` plays it back).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Drive the lab from a script of keys, waits and snapshots (format: README, and
+    /// assets/demo.script).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Save the screen once the script has run, as .txt, .ansi or .svg.
+    #[arg(long, value_name = "FILE", requires = "script")]
+    pub screenshot: Option<PathBuf>,
+    /// Where `P` (screenshots), `E` (data exports) and a script's `snapshot` lines save.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub shots_dir: PathBuf,
+    /// Replace existing files named by --record, --screenshot and snapshots.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +321,40 @@ pub struct GradArgs {
     /// Write the report here (atomically) instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// The JSON file, or with --format csv the folder that gets one CSV file per table.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "json")]
+    pub format: Format,
+    /// Where the training runs' logs are read from.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FiguresArgs {
+    /// Sizes, seed, precision and device of the sweeps (the architecture, depth, β and
+    /// batch norm are each figure's own).
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// The folder the figures are written to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also draw the training curves of the run logs in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +408,8 @@ pub enum Invocation {
     },
     Grad(LabConfig, GradOptions),
     Theory(LabConfig, TheoryOptions),
+    Export(LabConfig, ExportOptions),
+    Figures(LabConfig, FiguresOptions),
     Train(TrainOptions),
     Download(DownloadOptions),
     /// A document generated from this command line's definition (a completion script or
@@ -429,6 +488,29 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             };
             Ok(Invocation::Grad(lab, opts))
         }
+        Some(Headless::Export(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = ExportOptions {
+                out: args.out,
+                csv: args.format == Format::Csv,
+                force: args.force,
+                runs_dir: args.runs_dir,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Export(lab, opts))
+        }
+        Some(Headless::Figures(args)) => {
+            let mut file = file_config(cli.config.as_deref())?;
+            let lab = lab_config(&mut file, &args.lab)?;
+            let opts = FiguresOptions {
+                out: args.out,
+                runs: args.runs,
+                force: args.force,
+                max_memory: args.lab.max_memory,
+            };
+            Ok(Invocation::Figures(lab, opts))
+        }
         Some(Headless::Theory(args)) => {
             let mut file = file_config(cli.config.as_deref())?;
             let lab = lab_config(&mut file, &args.lab)?;
@@ -459,8 +541,16 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 data_dir: cli.ui.data_dir,
                 runs_dir: cli.ui.runs_dir,
                 log: cli.ui.log,
+                capture: ui::Capture {
+                    record: cli.ui.record,
+                    script: cli.ui.script.as_deref().map(Script::load).transpose()?,
+                    screenshot: cli.ui.screenshot,
+                    shots_dir: cli.ui.shots_dir,
+                    force: cli.ui.force,
+                },
                 max_memory: cli.lab.max_memory,
             };
+            ui.capture.check()?;
             Ok(Invocation::Lab {
                 lab,
                 ui,

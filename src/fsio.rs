@@ -33,6 +33,18 @@ pub fn write_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     .with_context(|| describe_target(path, &target))
 }
 
+/// Refuses to go on when `path` exists (a dangling link counts), unless `force`: outputs
+/// that a user names are never replaced by surprise. `flag` names the option in the error.
+pub fn ensure_new(path: &Path, force: bool, flag: &str) -> anyhow::Result<()> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        anyhow::bail!(
+            "{flag} {} already exists: pass --force to replace it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// "`path`" or "`path` (a link to `target`)", for error messages.
 fn describe_target(path: &Path, target: &Path) -> String {
     if path == target {

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod device;
+pub mod export;
 pub mod fsio;
 pub mod kernels;
 pub mod lab;

@@ -54,6 +54,8 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
     match invocation {
         Invocation::Grad(lab, opts) => commands::grad::run(&lab, &opts),
         Invocation::Theory(lab, opts) => commands::theory::run(&lab, &opts),
+        Invocation::Export(lab, opts) => commands::export::run(&lab, &opts),
+        Invocation::Figures(lab, opts) => commands::figures::run(&lab, &opts),
         Invocation::Train(opts) => commands::train::run(&opts),
         Invocation::Download(opts) => commands::data::download(&opts),
         Invocation::Print(document) => {
@@ -63,6 +65,15 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
                 .context("writing to stdout")
         }
         Invocation::Lab { lab, ui, no_tui } => {
+            let capture = &ui.capture;
+            if (no_tui || !std::io::stdout().is_terminal())
+                && (capture.script.is_some() || capture.record.is_some())
+            {
+                anyhow::bail!(
+                    "--script and --record need the terminal UI: stdout is not a terminal \
+                     (or --no-tui was given)"
+                );
+            }
             if no_tui || !std::io::stdout().is_terminal() {
                 let opts = GradOptions {
                     max_memory: ui.max_memory,

@@ -1,6 +1,8 @@
 //! The headless commands, one module each: settings in (resolved by `cli`), output out.
 
 pub mod data;
+pub mod export;
+pub mod figures;
 pub mod grad;
 pub mod theory;
 pub mod train;

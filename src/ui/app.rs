@@ -28,6 +28,9 @@ pub struct State {
     /// why there is no log file), until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
+    /// Show what the wall clock decides (compute time, images/s, ETA, log names); a script
+    /// turns it off so its screens are the same on every machine.
+    pub wall_clock: bool,
 }
 
 impl State {
@@ -42,6 +45,7 @@ impl State {
             quit: false,
             notice: None,
             theme,
+            wall_clock: true,
         };
         (state, effects)
     }

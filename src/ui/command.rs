@@ -62,6 +62,10 @@ pub enum Command {
     SelectDown,
     Compare,
     Download,
+    /// Save the screen (text, ANSI and SVG); the event loop does the writing.
+    Screenshot,
+    /// Export the panes' data and the runs as JSON; the event loop does the writing.
+    Export,
 }
 
 impl Command {
@@ -75,6 +79,8 @@ impl Command {
             | Command::NewSeed
             | Command::SwitchTab
             | Command::Help
+            | Command::Screenshot
+            | Command::Export
             | Command::Close
             | Command::Quit => Scope::Both,
             Command::QueueRun

@@ -207,6 +207,18 @@ pub const BINDINGS: &[Binding] = &[
         "download missing CIFAR-10",
         None,
     ),
+    bind(
+        &[key('P')],
+        Command::Screenshot,
+        "screenshot (txt, ansi, svg)",
+        None,
+    ),
+    bind(
+        &[key('E')],
+        Command::Export,
+        "export data (JSON) + figure",
+        None,
+    ),
     bind(&[key('?')], Command::Help, "this help", Some("help")),
     bind(
         &[code(KeyCode::Esc)],

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests. Each test binary uses some of them.
 #![allow(dead_code)]
 
+pub mod pty;
 pub mod ui;
 
 use std::path::{Path, PathBuf};

@@ -69,7 +69,7 @@ fn row(run: &RunView, state: &State) -> Row<'static> {
         Some(total) => format!("{}/{total}", run.step),
         None => run.step.to_string(),
     };
-    let eta = if run.is_stepping() {
+    let eta = if run.is_stepping() && state.wall_clock {
         run.eta(state.train.stepping()).map_or_else(dash, duration)
     } else {
         dash()
@@ -93,7 +93,11 @@ fn row(run: &RunView, state: &State) -> Row<'static> {
                 .last()
                 .map_or_else(dash, |a| format!("{:.1}%", a.1 * 100.0)),
         ),
-        Cell::from(run.images_per_sec.map_or_else(dash, |v| format!("{v:.0}"))),
+        Cell::from(
+            run.images_per_sec
+                .filter(|_| state.wall_clock)
+                .map_or_else(dash, |v| format!("{v:.0}")),
+        ),
         Cell::from(eta),
         state_cell(run, state),
     ])
@@ -121,7 +125,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         )),
         Some(RunView {
             id, log: Some(p), ..
-        }) => Line::from(format!(" run {id} · log {} ", p.display())),
+        }) if state.wall_clock => Line::from(format!(" run {id} · log {} ", p.display())),
         _ => Line::from(""),
     };
     let block = Block::bordered()

@@ -87,7 +87,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         format!("{done}/{}", cfg.depth)
     };
-    let right = format!("{progress} · {:.2} s ", compute.as_secs_f64());
+    let right = if state.wall_clock {
+        format!("{progress} · {:.2} s ", compute.as_secs_f64())
+    } else {
+        format!("{progress} ")
+    };
     let [l, r] = Layout::horizontal([
         Constraint::Min(0),
         Constraint::Length(right.chars().count() as u16),

@@ -1,0 +1,385 @@
+//! The data behind the lab's panes and the training runs, for use elsewhere (a notebook, a
+//! paper): one JSON document, or one CSV file per table. `shatterlab export` and the TUI's
+//! `E` build the same [`Export`] from a [`LabTab`], so both write the same thing.
+
+pub mod figures;
+pub mod plot;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::LabConfig;
+use crate::lab::summary::DepthView;
+use crate::ui::lab::{LabTab, SweepResults};
+use crate::ui::train::{Phase, RunView};
+
+/// Names the document's layout, for readers that check it.
+const FORMAT: &str = "shatterlab-export/1";
+
+/// The files of `--format csv`, in the order [`Export::csv`] returns their contents.
+pub const TABLES: [&str; 10] = [
+    "settings.csv",
+    "depths.csv",
+    "acf.csv",
+    "trace.csv",
+    "heatmap.csv",
+    "activity.csv",
+    "noise.csv",
+    "runs.csv",
+    "loss.csv",
+    "accuracy.csv",
+];
+
+/// Everything exported: the lab's sides, its noise references and the training runs.
+#[derive(Serialize)]
+pub struct Export<'a> {
+    pub format: &'static str,
+    pub lab: Vec<Side<'a>>,
+    pub noise: Noise<'a>,
+    pub runs: Vec<Run>,
+}
+
+/// One side of the lab (A, or B of the A/B and Fig. 1 views): its full settings and every
+/// depth received.
+#[derive(Serialize)]
+pub struct Side<'a> {
+    pub side: &'static str,
+    pub settings: &'a LabConfig,
+    /// Whether the sweep reached its last depth.
+    pub complete: bool,
+    /// The input grid x_p of the traces and the correlation matrix.
+    pub x: Vec<f64>,
+    pub depths: Vec<Depth<'a>>,
+}
+
+/// One depth: the statistics of `shatterlab grad` (both estimators), net 0's gradient
+/// trace, the activity histograms and the block-averaged correlation matrices (row-major,
+/// `heat_side` square) with the readout integrated out and with each net's own.
+#[derive(Serialize)]
+pub struct Depth<'a> {
+    #[serde(flatten)]
+    pub stats: &'a crate::lab::sweep::DepthStats,
+    pub trace: &'a [f64],
+    pub active_fraction_histogram: &'a [usize],
+    pub run_length_histogram: &'a [usize],
+    pub heat_side: usize,
+    pub heat_integrated: &'a [f64],
+    pub heat_random: &'a [f64],
+}
+
+/// Brown and white noise drawn with the lab's estimator (the references of the ACF and
+/// trace panes).
+#[derive(Serialize)]
+pub struct Noise<'a> {
+    pub brown_acf: &'a [f64],
+    pub white_acf: &'a [f64],
+    pub brown_trace: &'a [f64],
+    pub white_trace: &'a [f64],
+}
+
+/// One training run: its full settings and curves.
+#[derive(Serialize)]
+pub struct Run {
+    pub name: String,
+    pub state: String,
+    pub settings: serde_json::Value,
+    /// (step, mean training loss)
+    pub losses: Vec<(u64, f64)>,
+    /// (epoch, test accuracy)
+    pub accuracy: Vec<(usize, f64)>,
+}
+
+impl<'a> Export<'a> {
+    pub fn new(lab: &'a LabTab, runs: Vec<Run>) -> Self {
+        let mut sides = vec![side("A", &lab.a)];
+        sides.extend(lab.b.as_ref().map(|b| side("B", b)));
+        Self {
+            format: FORMAT,
+            lab: sides,
+            noise: Noise {
+                brown_acf: &lab.noise.brown_acf,
+                white_acf: &lab.noise.white_acf,
+                brown_trace: &lab.noise.brown_trace,
+                white_trace: &lab.noise.white_trace,
+            },
+            runs,
+        }
+    }
+
+    pub fn json(&self) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// The tables of `--format csv`, in the order of [`TABLES`].
+    pub fn csv(&self) -> [String; 10] {
+        let mut settings = String::from("side,key,value\n");
+        let mut depths = String::from(
+            "side,depth,estimator,grad_var,grad_var_se,corr_neighbor,corr_neighbor_se,corr_far,\
+             corr_far_se,active_fraction,saturated_fraction,mean_run_length,overflow\n",
+        );
+        let mut acf = String::from("side,depth,lag,r,se\n");
+        let mut trace = String::from("side,depth,point,x,g\n");
+        let mut heat = String::from("side,depth,estimator,row,col,corr\n");
+        let mut activity = String::from("side,depth,histogram,bin,count\n");
+        for s in &self.lab {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(s.settings) {
+                for (k, v) in map {
+                    let _ = writeln!(settings, "{},{k},{}", s.side, field(&v.to_string()));
+                }
+            }
+            for d in &s.depths {
+                let (side, l) = (s.side, d.stats.depth);
+                let st = d.stats;
+                for (estimator, p) in [("random", &st.random), ("integrated", &st.integrated)] {
+                    let _ = writeln!(
+                        depths,
+                        "{side},{l},{estimator},{},{},{},{},{},{},{},{},{},{}",
+                        p.grad_var,
+                        p.grad_var_se,
+                        p.corr_neighbor,
+                        p.corr_neighbor_se,
+                        p.corr_far,
+                        p.corr_far_se,
+                        st.active_fraction,
+                        st.saturated_fraction,
+                        st.mean_run_length,
+                        st.overflow
+                    );
+                }
+                for (k, (r, se)) in st.acf.iter().zip(&st.acf_se).enumerate() {
+                    let _ = writeln!(acf, "{side},{l},{k},{r},{se}");
+                }
+                for (p, (x, g)) in s.x.iter().zip(d.trace).enumerate() {
+                    let _ = writeln!(trace, "{side},{l},{p},{x},{g}");
+                }
+                let side_len = d.heat_side.max(1);
+                for (estimator, cells) in
+                    [("integrated", d.heat_integrated), ("random", d.heat_random)]
+                {
+                    for (i, c) in cells.iter().enumerate() {
+                        let (row, col) = (i / side_len, i % side_len);
+                        let _ = writeln!(heat, "{side},{l},{estimator},{row},{col},{c}");
+                    }
+                }
+                for (name, hist) in [
+                    ("active_fraction", d.active_fraction_histogram),
+                    ("run_length_log2", d.run_length_histogram),
+                ] {
+                    for (b, n) in hist.iter().enumerate() {
+                        let _ = writeln!(activity, "{side},{l},{name},{b},{n}");
+                    }
+                }
+            }
+        }
+        let mut noise = String::from("series,index,value\n");
+        for (name, values) in [
+            ("brown_acf", self.noise.brown_acf),
+            ("white_acf", self.noise.white_acf),
+            ("brown_trace", self.noise.brown_trace),
+            ("white_trace", self.noise.white_trace),
+        ] {
+            for (i, v) in values.iter().enumerate() {
+                let _ = writeln!(noise, "{name},{i},{v}");
+            }
+        }
+        let mut runs = String::from("run,state,settings\n");
+        let mut loss = String::from("run,step,loss\n");
+        let mut accuracy = String::from("run,epoch,test_accuracy\n");
+        for r in &self.runs {
+            let name = field(&r.name);
+            let _ = writeln!(
+                runs,
+                "{name},{},{}",
+                field(&r.state),
+                field(&r.settings.to_string())
+            );
+            for (step, l) in &r.losses {
+                let _ = writeln!(loss, "{name},{step},{l}");
+            }
+            for (epoch, a) in &r.accuracy {
+                let _ = writeln!(accuracy, "{name},{epoch},{a}");
+            }
+        }
+        [
+            settings, depths, acf, trace, heat, activity, noise, runs, loss, accuracy,
+        ]
+    }
+
+    /// Writes the export: JSON to `out`, or with `csv` one file per table into the folder
+    /// `out`. Every file is written atomically; existing ones are kept unless `force`.
+    pub fn write(&self, out: &Path, csv: bool, force: bool) -> anyhow::Result<()> {
+        check_outputs(out, csv, force)?;
+        if !csv {
+            return crate::fsio::write_file(out, self.json()?.as_bytes());
+        }
+        std::fs::create_dir_all(out)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+        for (name, text) in TABLES.iter().zip(self.csv()) {
+            crate::fsio::write_file(&out.join(name), text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an export that would replace a file, unless `force`: call it before the work.
+pub fn check_outputs(out: &Path, csv: bool, force: bool) -> anyhow::Result<()> {
+    if csv {
+        TABLES
+            .iter()
+            .try_for_each(|name| crate::fsio::ensure_new(&out.join(name), force, "--out"))
+    } else {
+        crate::fsio::ensure_new(out, force, "--out")
+    }
+}
+
+fn side<'a>(name: &'static str, r: &'a SweepResults) -> Side<'a> {
+    Side {
+        side: name,
+        settings: &r.cfg,
+        complete: r.done && r.error.is_none(),
+        x: r.cfg.grid(),
+        depths: r.depths.iter().map(depth).collect(),
+    }
+}
+
+fn depth(v: &DepthView) -> Depth<'_> {
+    Depth {
+        stats: &v.stats,
+        trace: &v.trace,
+        active_fraction_histogram: &v.activity.fraction_histogram,
+        run_length_histogram: &v.activity.run_histogram,
+        heat_side: v.heat_integrated.side,
+        heat_integrated: &v.heat_integrated.cells,
+        heat_random: &v.heat_random.cells,
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A run of the training tab.
+pub fn tab_run(r: &RunView) -> Run {
+    let state = match &r.phase {
+        Phase::Starting => "starting".to_string(),
+        Phase::Training => "training".to_string(),
+        Phase::Ended(s) => serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{s:?}")),
+        Phase::Failed(e) => format!("failed: {e}"),
+    };
+    Run {
+        name: r
+            .log
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map_or_else(|| format!("run {}", r.id), |s| s.to_string_lossy().into()),
+        state,
+        settings: serde_json::to_value(&r.cfg).unwrap_or(serde_json::Value::Null),
+        losses: r.losses.clone(),
+        accuracy: r.accuracy.clone(),
+    }
+}
+
+/// The runs logged in `dir` (`*.jsonl`, as `train` and the training tab write them), by
+/// name. A line that is not a record (a torn last line) is skipped.
+pub fn logged_runs(dir: &Path) -> anyhow::Result<Vec<Run>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read the runs directory {}: {e}", dir.display()),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| logged_run(p)).collect()
+}
+
+fn logged_run(path: &Path) -> anyhow::Result<Run> {
+    let text = String::from_utf8_lossy(&crate::fsio::read_regular(path, "run log")?).into_owned();
+    let mut run = Run {
+        name: path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into()),
+        state: "unfinished".into(),
+        settings: serde_json::Value::Null,
+        losses: Vec::new(),
+        accuracy: Vec::new(),
+    };
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+        match v.get("type").and_then(serde_json::Value::as_str) {
+            Some("config") | Some("resume") if run.settings.is_null() => {
+                run.settings = v.get("config").cloned().unwrap_or_default();
+            }
+            Some("step") => {
+                if let (Some(step), Some(loss)) = (num("step"), num("loss")) {
+                    run.losses.push((step as u64, loss));
+                }
+            }
+            Some("epoch") => {
+                if let (Some(epoch), Some(acc)) = (num("epoch"), num("test_accuracy")) {
+                    run.accuracy.push((epoch as usize, acc));
+                }
+            }
+            Some("end") => {
+                if let Some(s) = v.get("state").and_then(serde_json::Value::as_str) {
+                    run.state = s.to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(field("a"), "a");
+        assert_eq!(field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
+    }
+
+    #[test]
+    fn a_run_log_gives_its_settings_and_curves() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r1.jsonl"),
+            concat!(
+                r#"{"type":"config","run":"r1","seed":0,"step":0,"config":{"lr":0.001}}"#,
+                "\n",
+                r#"{"type":"step","step":1,"epoch":0,"loss":2.3,"lr":0.001,"images_per_sec":9,"state":"running"}"#,
+                "\n",
+                r#"{"type":"epoch","epoch":1,"step":1,"train_loss":2.3,"test_accuracy":0.1,"lr":0.001,"seconds":1,"state":"running"}"#,
+                "\n",
+                r#"{"type":"end","step":1,"epoch":1,"state":"finished"}"#,
+                "\n",
+                r#"{"type":"st"#,
+            ),
+        )
+        .unwrap();
+        let runs = logged_runs(dir.path()).unwrap();
+        assert_eq!(runs.len(), 1);
+        let r = &runs[0];
+        assert_eq!((r.name.as_str(), r.state.as_str()), ("r1", "finished"));
+        assert_eq!(r.settings["lr"], 0.001);
+        assert_eq!(r.losses, vec![(1, 2.3)]);
+        assert_eq!(r.accuracy, vec![(1, 0.1)]);
+    }
+}
