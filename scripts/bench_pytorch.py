@@ -125,6 +125,9 @@ def images_per_sec(depth, act, bn, skip, batch):
 
 def main():
     torch.set_num_threads(2)
+    # Denormal floats (deep plain nets' vanishing values) take slow microcode paths: without
+    # this the 110-layer plain net ran at 36 img/s instead of 182 on the development machine.
+    torch.set_flush_denormal(True)
     flt = sys.argv[1] if len(sys.argv) > 1 else ""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| depth | net | batch | PyTorch img/s |")
