@@ -4,6 +4,7 @@
 //! cursor), and exits with the conventional status 128 + the signal's number. A panic closes
 //! the logs and restores the terminal the same way before the usual report.
 
+use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -53,7 +54,9 @@ fn stop(signal: i32) -> ! {
     log::warn!("stopped by {name}");
     close_live_logs(RunState::Cancelled, true);
     give_back(&mut TERMINAL.lock().unwrap_or_else(PoisonError::into_inner));
-    eprintln!("shatterlab: stopped by {name}");
+    // Never `eprintln!` here: it panics when stderr is gone (a hung-up terminal, the usual
+    // reason for SIGHUP), which would end this thread and leave the process running.
+    let _ = writeln!(std::io::stderr(), "shatterlab: stopped by {name}");
     std::process::exit(128 + signal)
 }
 
@@ -61,7 +64,9 @@ fn stop(signal: i32) -> ! {
 /// cursor to its Terminal's Drop, which an exiting process never runs).
 fn give_back(held: &mut bool) {
     if *held {
-        ratatui::restore();
+        // `ratatui::restore` prints its error with `eprintln!`, which panics on a hung-up
+        // terminal; a terminal that is gone needs no restoring.
+        let _ = ratatui::try_restore();
         let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
         *held = false;
     }

@@ -235,3 +235,47 @@ fn the_lab_refuses_settings_over_the_memory_limit_before_opening() {
         "the alternate screen was opened"
     );
 }
+
+/// The terminal hanging up (here: the pseudo-terminal's owner killed outright) ends the lab;
+/// it must not live on without a screen. Regression: the SIGHUP thread printed with
+/// `eprintln!`, which panics on the dead terminal, so the thread died and the lab stayed.
+#[test]
+fn the_lab_exits_when_its_terminal_hangs_up() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let inner = format!(
+        "stty rows 24 cols 80; echo $$ > {pid}; exec {bin} --depth 4 --width 16 --points 32 \
+         --nets 2 --log {log}",
+        pid = pid_file.display(),
+        log = dir.path().join("lab.log").display(),
+    );
+    let (mut script, mut screen, _keys) = start(&inner, &[]);
+    screen.wait_for(&["gradient", " 4/4 "]);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(pidfd >= 0, "pidfd_open({pid})");
+    script.kill().unwrap();
+    script.wait().unwrap();
+    let mut ready = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let deadline_ms = DEADLINE.as_millis() as i32;
+    // SAFETY: one valid pollfd; the pidfd becomes readable when the process exits.
+    let n = unsafe { libc::poll(&mut ready, 1, deadline_ms) };
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(pidfd) };
+    assert_eq!(
+        n, 1,
+        "the lab (pid {pid}) still runs after its terminal hung up"
+    );
+    let logged = std::fs::read_to_string(dir.path().join("lab.log")).unwrap();
+    assert!(logged.contains("stopped by SIGHUP"), "{logged}");
+}
