@@ -6,8 +6,11 @@
 //! < 500 ms, two updates a second). The last needs CIFAR-10 (`../shared` beside the checkout,
 //! or `SHATTERLAB_TEST_CIFAR`).
 
+// The tests' helpers: the CIFAR-10 location, with its message when the data is missing.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use shatterlab::config::{Activation, ColorMode, DeviceKind, LabConfig, MarkerKind};
+use shatterlab::config::{Activation, DeviceKind, LabConfig};
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
 use shatterlab::nets::conv::{ConvInit, ConvNetConfig};
@@ -27,15 +30,12 @@ use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::command::Command;
 use shatterlab::ui::effect::Effect;
 use shatterlab::ui::lab::Toggle;
-use shatterlab::ui::theme::Theme;
 use shatterlab::ui::view::render;
 use shatterlab::worker::sweep::{Job, Update, spawn as spawn_sweep_worker};
+
+use common::ui::theme;
 use shatterlab::worker::train::{TrainJob, TrainPaths, TrainUpdate, spawn as spawn_train_worker};
 use tokio::sync::mpsc;
-
-fn theme() -> Theme {
-    Theme::new(ColorMode::Truecolor, MarkerKind::Braille, None, None)
-}
 
 fn render_frame(c: &mut Criterion) {
     let cfg = LabConfig::default();
@@ -66,19 +66,56 @@ fn render_frame(c: &mut Criterion) {
     });
 }
 
-fn toggle_latency(c: &mut Criterion) {
-    let (job_tx, job_rx) = mpsc::channel(8);
-    let (update_tx, mut updates) = mpsc::channel(64);
-    spawn_sweep_worker(job_rx, update_tx).expect("worker thread");
-    let (mut state, jobs) = State::new(LabConfig::default(), theme());
-    let send = |effects: Vec<Effect>| {
+/// The lab's state beside a live sweep worker.
+struct Lab {
+    state: State,
+    jobs: mpsc::Sender<Job>,
+    updates: mpsc::Receiver<Update>,
+}
+
+impl Lab {
+    /// The paper preset, its start-up sweep sent.
+    fn start() -> Self {
+        let (jobs, job_rx) = mpsc::channel(8);
+        let (update_tx, updates) = mpsc::channel(64);
+        spawn_sweep_worker(job_rx, update_tx).expect("worker thread");
+        let (state, effects) = State::new(LabConfig::default(), theme());
+        let mut lab = Self {
+            state,
+            jobs,
+            updates,
+        };
+        lab.send(effects);
+        lab
+    }
+
+    fn send(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             if let Effect::Sweep(job) = effect {
-                job_tx.blocking_send(job).expect("worker alive");
+                self.jobs.blocking_send(job).expect("worker alive");
             }
         }
-    };
-    send(jobs);
+    }
+
+    /// Toggles batch norm and waits for the first result of the new settings; returns how
+    /// long that took.
+    fn toggle_bn(&mut self) -> Duration {
+        let start = Instant::now();
+        let effects = update(&mut self.state, Action::Key(Command::Toggle(Toggle::Bn)));
+        self.send(effects);
+        loop {
+            let u = self.updates.blocking_recv().expect("worker alive");
+            let fresh = u.generation() == self.state.lab.generation;
+            update(&mut self.state, Action::Sweep(u));
+            if fresh {
+                return start.elapsed();
+            }
+        }
+    }
+}
+
+fn toggle_latency(c: &mut Criterion) {
+    let mut lab = Lab::start();
     let mut group = c.benchmark_group("toggle");
     group
         .sample_size(20)
@@ -87,17 +124,7 @@ fn toggle_latency(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let start = Instant::now();
-                send(update(&mut state, Action::Key(Command::Toggle(Toggle::Bn))));
-                loop {
-                    let u = updates.blocking_recv().expect("worker alive");
-                    let fresh = u.generation() == state.lab.generation;
-                    update(&mut state, Action::Sweep(u));
-                    if fresh {
-                        break;
-                    }
-                }
-                total += start.elapsed();
+                total += lab.toggle_bn();
             }
             total
         })
@@ -144,56 +171,20 @@ fn render_training_tab(c: &mut Criterion) {
     );
 }
 
-/// The CIFAR-10 batches: `$SHATTERLAB_TEST_CIFAR`, else the shared data beside the checkout.
-fn cifar_dir() -> PathBuf {
-    let dir = std::env::var_os("SHATTERLAB_TEST_CIFAR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
-        });
-    assert!(
-        dir.join("data_batch_1.bin").is_file(),
-        "CIFAR-10 missing: expected the binary batches in {} (or set SHATTERLAB_TEST_CIFAR)",
-        dir.display()
-    );
-    dir
-}
-
 /// Toggles batch norm again as soon as each sweep's first fresh result arrives, until
 /// `stop`: the lab never rests. Returns each toggle's latency.
 fn sweep_without_pause(stop: Arc<AtomicBool>, latencies: Arc<Mutex<Vec<Duration>>>) {
-    let (job_tx, job_rx) = mpsc::channel(8);
-    let (update_tx, mut updates) = mpsc::channel(64);
-    spawn_sweep_worker(job_rx, update_tx).expect("worker thread");
-    let (mut state, jobs) = State::new(LabConfig::default(), theme());
-    let send = |effects: Vec<Effect>| {
-        for effect in effects {
-            if let Effect::Sweep(job) = effect {
-                job_tx.blocking_send(job).expect("worker alive");
-            }
-        }
-    };
-    send(jobs);
+    let mut lab = Lab::start();
     while !stop.load(Ordering::Relaxed) {
-        let start = Instant::now();
-        send(update(&mut state, Action::Key(Command::Toggle(Toggle::Bn))));
-        loop {
-            let u = updates.blocking_recv().expect("worker alive");
-            let fresh = u.generation() == state.lab.generation;
-            update(&mut state, Action::Sweep(u));
-            if fresh {
-                break;
-            }
-        }
-        latencies.lock().expect("latencies").push(start.elapsed());
+        let latency = lab.toggle_bn();
+        latencies.lock().expect("latencies").push(latency);
     }
 }
 
 fn training_beside_sweeps(c: &mut Criterion) {
     let runs = tempfile::tempdir().expect("temporary runs directory");
     let paths = TrainPaths {
-        data_root: Ok(cifar_dir()),
+        data_root: Ok(common::cifar_dir()),
         runs_dir: runs.path().to_path_buf(),
         source: Source::official(None),
     };
