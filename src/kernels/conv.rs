@@ -15,14 +15,49 @@ use rayon::prelude::*;
 use crate::kernels::Real;
 use crate::kernels::gemm::{ColumnBlocks, Mat, MatMut, Op, product};
 use crate::kernels::im2col::{ConvShape, TAPS, col2im, im2col};
+use crate::kernels::inner::{Rows, accumulate_dots};
 
 /// Lowered elements per block: a few hundred KiB, well inside one core's L2 cache.
 const BLOCK_ELEMS: usize = 1 << 16;
 
-/// One thread's scratch: a lowered block and its part of the kernel gradient, transposed.
+/// Layers with at most this many filters get the kernel gradient as dot products
+/// ([`accumulate_dots`]): the GEMM's 16-row micro-kernels would run at most half full.
+/// Measured on a 32x32 stage of 8 filters and 8 channels: 1.7x the GEMM's rate, lowering
+/// included; from 16 filters on the GEMM is as fast or faster.
+const DOTS_MAX_FILTERS: usize = 8;
+
+/// How a layer's kernel gradient is computed, and so how a thread's part is laid out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KernelGradient {
+    /// (O x 9·C) += gz · im2col(x)ᵀ as dot products along the pixels.
+    Dots,
+    /// (9·C x O) += im2col(x) · gzᵀ as a GEMM: this way it repacks the short gz block, not
+    /// the lowered one (9·C/O times larger).
+    Transposed,
+}
+
+impl KernelGradient {
+    fn for_shape(s: &ConvShape) -> Self {
+        if s.c_out <= DOTS_MAX_FILTERS {
+            Self::Dots
+        } else {
+            Self::Transposed
+        }
+    }
+
+    /// Where element (o, p) of the (O x 9·C) kernel gradient sits in a thread's part.
+    fn index(self, o: usize, p: usize, s: &ConvShape) -> usize {
+        match self {
+            Self::Dots => o * s.patch() + p,
+            Self::Transposed => p * s.c_out + o,
+        }
+    }
+}
+
+/// One thread's scratch: a lowered block and its part of the kernel gradient.
 struct Part<T> {
     col: Vec<T>,
-    d_kernel_t: Vec<T>,
+    d_kernel: Vec<T>,
 }
 
 /// Scratch for the convolutions of a net, allocated once: one part per thread, and the
@@ -43,7 +78,7 @@ impl<T: Real> Scratch<T> {
         let parts = (0..threads.max(1))
             .map(|_| Part {
                 col: vec![T::zero(); col],
-                d_kernel_t: vec![T::zero(); kernel],
+                d_kernel: vec![T::zero(); kernel],
             })
             .collect();
         Self {
@@ -58,7 +93,7 @@ impl<T> Scratch<T> {
     pub fn elements(&self) -> usize {
         self.parts
             .iter()
-            .map(|p| p.col.len() + p.d_kernel_t.len())
+            .map(|p| p.col.len() + p.d_kernel.len())
             .sum::<usize>()
             + self.flipped.len()
     }
@@ -156,14 +191,15 @@ pub fn backward<T: Real>(
         flip(kernel, s.c_out, s.c_in, &mut scratch.flipped[..k_len]);
     }
     let flipped = &scratch.flipped;
+    let gradient = KernelGradient::for_shape(s);
     let threads = scratch.parts.len();
     scratch
         .parts
         .par_iter_mut()
         .enumerate()
         .for_each(|(t, part)| {
-            let d_kernel_t = &mut part.d_kernel_t[..k_len];
-            d_kernel_t.fill(T::zero());
+            let d_kernel = &mut part.d_kernel[..k_len];
+            d_kernel.fill(T::zero());
             for images in blocks(s, t, threads) {
                 let cols = images.len() * image_px;
                 let col = &mut part.col[..patch * cols];
@@ -174,18 +210,28 @@ pub fn backward<T: Real>(
                     op: Op::N,
                     stride: s.pixels(),
                 };
-                // The kernel gradient transposed, (9·C x O) += im2col(x) · gzᵀ: this way the
-                // GEMM repacks the short gz block, not the lowered one (9·C/O times larger).
-                let g_t = Mat { op: Op::T, ..g };
-                let dims = (patch, cols, s.c_out);
-                let lowered = Mat::dense(&*col, Op::N, cols);
-                product(
-                    MatMut::dense(d_kernel_t, patch, s.c_out),
-                    lowered,
-                    g_t,
-                    dims,
-                    true,
-                );
+                match gradient {
+                    KernelGradient::Dots => {
+                        let g_rows = Rows {
+                            data: g.data,
+                            stride: g.stride,
+                            len: cols,
+                        };
+                        let lowered = Rows {
+                            data: &*col,
+                            stride: cols,
+                            len: cols,
+                        };
+                        accumulate_dots(d_kernel, g_rows, s.c_out, lowered, patch);
+                    }
+                    KernelGradient::Transposed => product(
+                        MatMut::dense(d_kernel, patch, s.c_out),
+                        Mat::dense(&*col, Op::N, cols),
+                        Mat { op: Op::T, ..g },
+                        (patch, cols, s.c_out),
+                        true,
+                    ),
+                }
                 let Some(dx) = &dx else { continue };
                 let pixels = images.start * plane..images.end * plane;
                 if s.stride == 1 {
@@ -221,12 +267,14 @@ pub fn backward<T: Real>(
             }
         });
     // The threads' parts summed in a fixed order, so the result does not depend on
-    // scheduling, and transposed back to (O x 9·C).
+    // scheduling, into (O x 9·C).
     for (o, row) in dk[..k_len].chunks_exact_mut(patch).enumerate() {
         for (p, d) in row.iter_mut().enumerate() {
-            *d = scratch.parts.iter().fold(T::zero(), |acc, part| {
-                acc + part.d_kernel_t[p * s.c_out + o]
-            });
+            let at = gradient.index(o, p, s);
+            *d = scratch
+                .parts
+                .iter()
+                .fold(T::zero(), |acc, part| acc + part.d_kernel[at]);
         }
     }
 }

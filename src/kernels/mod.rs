@@ -16,6 +16,7 @@ pub mod conv;
 pub mod gemm;
 pub mod head;
 pub mod im2col;
+pub mod inner;
 pub mod layout;
 pub mod net;
 pub mod reduce;
@@ -36,7 +37,28 @@ pub enum Kernels {
 pub trait Real:
     num_traits::Float + num_traits::FromPrimitive + Default + Debug + Sum + Send + Sync + 'static
 {
+    /// `c += a · bᵀ` over rows ([`inner::accumulate_dots`]), vectorised where the type allows.
+    fn accumulate_dots(
+        c: &mut [Self],
+        a: inner::Rows<'_, Self>,
+        m: usize,
+        b: inner::Rows<'_, Self>,
+        n: usize,
+    ) {
+        inner::portable(c, a, m, b, n);
+    }
 }
 
-impl Real for f32 {}
+impl Real for f32 {
+    fn accumulate_dots(
+        c: &mut [Self],
+        a: inner::Rows<'_, Self>,
+        m: usize,
+        b: inner::Rows<'_, Self>,
+        n: usize,
+    ) {
+        inner::f32_dots(c, a, m, b, n);
+    }
+}
+
 impl Real for f64 {}
