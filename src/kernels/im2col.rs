@@ -89,14 +89,14 @@ pub fn im2col<T: Real>(s: &ConvShape, x: &[T], images: Range<usize>, col: &mut [
     for (r, dst_row) in col[..s.patch() * cols].chunks_exact_mut(cols).enumerate() {
         let (c, tap) = (r / TAPS, r % TAPS);
         let (ky, kx) = (tap / KERNEL, tap % KERNEL);
-        let (first, count, ix0) = s.columns(kx);
         let src_c = &x[c * s.in_pixels()..(c + 1) * s.in_pixels()];
+        if s.stride == 1 {
+            lower_planes(src_c, images.start * plane, dst_row, (s.h, s.w), (ky, kx));
+            continue;
+        }
+        let (first, count, ix0) = s.columns(kx);
         for (img, dst_img) in images.clone().zip(dst_row.chunks_exact_mut(oh * ow)) {
             let src = &src_c[img * plane..(img + 1) * plane];
-            if s.stride == 1 {
-                lower_plane(src, dst_img, s.w, (ky, kx));
-                continue;
-            }
             for (oy, dst) in dst_img.chunks_exact_mut(ow).enumerate() {
                 let Some(iy) = s.source_row(oy, ky) else {
                     dst.fill(T::zero());
@@ -105,13 +105,8 @@ pub fn im2col<T: Real>(s: &ConvShape, x: &[T], images: Range<usize>, col: &mut [
                 let line = &src[iy * s.w..(iy + 1) * s.w];
                 dst[..first].fill(T::zero());
                 dst[first + count..].fill(T::zero());
-                let out = &mut dst[first..first + count];
-                if s.stride == 1 {
-                    out.copy_from_slice(&line[ix0..ix0 + count]);
-                } else {
-                    for (j, o) in out.iter_mut().enumerate() {
-                        *o = line[ix0 + j * s.stride];
-                    }
+                for (j, o) in dst[first..first + count].iter_mut().enumerate() {
+                    *o = line[ix0 + j * s.stride];
                 }
             }
         }
@@ -120,49 +115,36 @@ pub fn im2col<T: Real>(s: &ConvShape, x: &[T], images: Range<usize>, col: &mut [
 
 /// The adjoint of `im2col` for a block of `images`: sums every lowered entry back onto the
 /// input pixel it was read from. `channel(c)` gives channel c's pixels of those images
-/// (overwritten). The entries that fell on the zero padding are discarded (and zeroed in
-/// `col`).
+/// (overwritten). The entries that fell on the zero padding are discarded.
 pub fn col2im<'a, T: Real>(
     s: &ConvShape,
-    col: &mut [T],
+    col: &[T],
     images: usize,
     mut channel: impl FnMut(usize) -> &'a mut [T],
 ) {
     let (oh, ow, plane) = (s.out_h(), s.out_w(), s.h * s.w);
     let cols = images * oh * ow;
     for (c, taps) in col[..s.patch() * cols]
-        .chunks_exact_mut(TAPS * cols)
+        .chunks_exact(TAPS * cols)
         .enumerate()
     {
         let dst_c = channel(c);
         dst_c[..images * plane].fill(T::zero());
-        for (tap, src_row) in taps.chunks_exact_mut(cols).enumerate() {
+        for (tap, src_row) in taps.chunks_exact(cols).enumerate() {
             let (ky, kx) = (tap / KERNEL, tap % KERNEL);
             let (first, count, ix0) = s.columns(kx);
             for (src_img, dst) in src_row
-                .chunks_exact_mut(oh * ow)
+                .chunks_exact(oh * ow)
                 .zip(dst_c.chunks_exact_mut(plane))
             {
-                if s.stride == 1 {
-                    fold_plane(src_img, dst, s.w, (ky, kx));
-                    continue;
-                }
                 for (oy, src) in src_img.chunks_exact(ow).enumerate() {
                     let Some(iy) = s.source_row(oy, ky) else {
                         continue;
                     };
                     let line = &mut dst[iy * s.w..(iy + 1) * s.w];
-                    let src = &src[first..first + count];
-                    if s.stride == 1 {
-                        line[ix0..ix0 + count]
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(d, &g)| *d = *d + g);
-                    } else {
-                        for (j, &g) in src.iter().enumerate() {
-                            let d = &mut line[ix0 + j * s.stride];
-                            *d = *d + g;
-                        }
+                    for (j, &g) in src[first..first + count].iter().enumerate() {
+                        let d = &mut line[ix0 + j * s.stride];
+                        *d = *d + g;
                     }
                 }
             }
@@ -170,53 +152,54 @@ pub fn col2im<'a, T: Real>(
     }
 }
 
-/// Stride 1 keeps the plane's shape, so tap (ky, kx) reads the plane shifted by
-/// `(ky − 1)·w + kx − 1` elements: one long copy instead of a short copy per row. Returns the
-/// shift and the range of output positions whose source lies inside the plane.
-fn shift(plane: usize, w: usize, (ky, kx): (usize, usize)) -> (isize, Range<usize>) {
+/// Stride 1 keeps the plane's shape, and a channel's images lie back to back in its row, so
+/// tap (ky, kx) of a block of images is the row shifted by `(ky − 1)·w + kx − 1` elements: one
+/// long copy for the whole block instead of a short copy per image (or per row), which on
+/// the 4x4 and 8x8 stages was mostly call overhead. The entries that read across an edge
+/// (the neighbouring image's row, or the neighbouring row's pixel for the padding column)
+/// are zeroed after.
+///
+/// `src` is the channel's whole row, `start` the block's first pixel in it, and `dst` the
+/// block's lowered row (whole `h x w` images).
+fn lower_planes<T: Real>(
+    src: &[T],
+    start: usize,
+    dst: &mut [T],
+    (h, w): (usize, usize),
+    (ky, kx): (usize, usize),
+) {
     let d = (ky as isize - 1) * w as isize + kx as isize - 1;
-    let lo = (-d).max(0) as usize;
-    let hi = (plane as isize - d.max(0)) as usize;
-    (d, lo..hi.max(lo))
-}
-
-/// The output column whose shifted source wrapped onto the neighbouring row (the padding
-/// column), if the tap has one.
-fn wrapped_column(w: usize, kx: usize) -> Option<usize> {
-    match kx {
+    let from = start as isize + d;
+    // Output positions whose source lies inside the row.
+    let lo = (-from).max(0) as usize;
+    let hi = ((src.len() as isize - from).max(0) as usize).min(dst.len());
+    let lo = lo.min(hi);
+    dst[..lo].fill(T::zero());
+    dst[hi..].fill(T::zero());
+    let at = (lo as isize + from) as usize;
+    dst[lo..hi].copy_from_slice(&src[at..at + (hi - lo)]);
+    // The first or last row of each image read its neighbour's (or nothing).
+    let plane = h * w;
+    let edge_row = match ky {
+        0 => Some(0),
+        k if k == KERNEL - 1 => Some(plane - w),
+        _ => None,
+    };
+    if let Some(row) = edge_row {
+        for image in dst.chunks_exact_mut(plane) {
+            image[row..row + w].fill(T::zero());
+        }
+    }
+    // The first or last column read the neighbouring row's pixel.
+    let edge_column = match kx {
         0 => Some(0),
         k if k == KERNEL - 1 => Some(w - 1),
         _ => None,
-    }
-}
-
-/// One channel's plane of one image lowered for tap (ky, kx), stride 1.
-fn lower_plane<T: Real>(src: &[T], dst: &mut [T], w: usize, tap: (usize, usize)) {
-    let (d, inside) = shift(src.len(), w, tap);
-    dst[..inside.start].fill(T::zero());
-    dst[inside.end..].fill(T::zero());
-    let from = (inside.start as isize + d) as usize;
-    dst[inside.clone()].copy_from_slice(&src[from..from + inside.len()]);
-    if let Some(x) = wrapped_column(w, tap.1) {
+    };
+    if let Some(column) = edge_column {
         dst.iter_mut()
-            .skip(x)
+            .skip(column)
             .step_by(w)
             .for_each(|v| *v = T::zero());
     }
-}
-
-/// The adjoint of `lower_plane`: adds `src` (zeroing its padding entries) onto `dst`.
-fn fold_plane<T: Real>(src: &mut [T], dst: &mut [T], w: usize, tap: (usize, usize)) {
-    if let Some(x) = wrapped_column(w, tap.1) {
-        src.iter_mut()
-            .skip(x)
-            .step_by(w)
-            .for_each(|v| *v = T::zero());
-    }
-    let (d, inside) = shift(src.len(), w, tap);
-    let to = (inside.start as isize + d) as usize;
-    dst[to..to + inside.len()]
-        .iter_mut()
-        .zip(&src[inside])
-        .for_each(|(o, &g)| *o = *o + g);
 }
