@@ -23,6 +23,8 @@ const DEPTHS: [usize; 4] = [8, 20, 50, 110];
 const BATCHES: [usize; 2] = [64, 128];
 /// Side of the square f32 GEMM that measures the peak.
 const PEAK_SIDE: usize = 1536;
+/// Criterion samples per fast-path cell, each the mean step time of a few steps.
+const SAMPLES: usize = 10;
 /// Timed candle steps per cell (it is slow; one more step warms it up).
 const CANDLE_STEPS: u32 = 2;
 
@@ -144,6 +146,21 @@ fn gemm_peak(c: &mut Criterion) -> Option<f64> {
         .then(|| 2.0 * (n * n * n) as f64 / best / 1e9)
 }
 
+/// The median of the last `n` of `values`: criterion calls the routine for its warm-up
+/// first, then once per sample. The median, not the best, is what `bench_pytorch.py` reports
+/// too (the best of noisy samples flatters whichever side had the luckier one).
+fn median_of_last(mut values: Vec<f64>, n: usize) -> Option<f64> {
+    let tail = values.split_off(values.len().saturating_sub(n));
+    let mut tail: Vec<f64> = tail.into_iter().filter(|v| v.is_finite()).collect();
+    tail.sort_by(f64::total_cmp);
+    let mid = tail.len() / 2;
+    match tail.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(tail[mid]),
+        _ => Some((tail[mid - 1] + tail[mid]) / 2.0),
+    }
+}
+
 fn matches(filter: &Option<String>, name: &str) -> bool {
     filter.as_ref().is_none_or(|f| name.contains(f.as_str()))
 }
@@ -169,19 +186,19 @@ fn main() {
                 let mut fast_rate = None;
                 if matches(&filter, &format!("fast/{cell}")) {
                     let mut engine = Engine::new(&cfg, &Device::Cpu).expect("engine");
-                    let best = RefCell::new(f64::INFINITY);
+                    let samples = RefCell::new(Vec::new());
                     let mut group = c.benchmark_group("fast");
-                    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+                    group.sample_size(SAMPLES).sampling_mode(SamplingMode::Flat);
                     group.bench_function(&cell, |b| {
                         b.iter_custom(|iters| {
                             let t = time_steps(&mut engine, batch, iters as u32);
-                            let mut best = best.borrow_mut();
-                            *best = best.min(t.as_secs_f64() / iters as f64);
+                            samples.borrow_mut().push(t.as_secs_f64() / iters as f64);
                             t
                         })
                     });
                     group.finish();
-                    fast_rate = Some(batch as f64 / best.into_inner());
+                    fast_rate = median_of_last(samples.into_inner(), SAMPLES)
+                        .map(|step| batch as f64 / step);
                 }
                 let mut candle_rate = None;
                 if matches(&filter, &format!("candle/{cell}")) {
