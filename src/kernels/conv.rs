@@ -214,15 +214,17 @@ pub fn backward<T: Real>(
                     KernelGradient::Dots => {
                         let g_rows = Rows {
                             data: g.data,
+                            count: s.c_out,
                             stride: g.stride,
                             len: cols,
                         };
                         let lowered = Rows {
                             data: &*col,
+                            count: patch,
                             stride: cols,
                             len: cols,
                         };
-                        accumulate_dots(d_kernel, g_rows, s.c_out, lowered, patch);
+                        accumulate_dots(d_kernel, g_rows, lowered);
                     }
                     KernelGradient::Transposed => product(
                         MatMut::dense(d_kernel, patch, s.c_out),

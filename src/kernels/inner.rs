@@ -12,10 +12,11 @@ use crate::kernels::Real;
 const TILE_A: usize = 4;
 const TILE_B: usize = 6;
 
-/// Row-major rows of length `len`, `stride` apart.
+/// `count` row-major rows of length `len`, `stride` apart.
 #[derive(Clone, Copy, Debug)]
 pub struct Rows<'a, T> {
     pub data: &'a [T],
+    pub count: usize,
     pub stride: usize,
     pub len: usize,
 }
@@ -25,17 +26,20 @@ impl<'a, T> Rows<'a, T> {
         &self.data[i * self.stride..][..self.len]
     }
 
-    /// Whether rows `0..count` lie inside `data`.
-    fn holds(&self, count: usize) -> bool {
-        count == 0 || (count - 1) * self.stride + self.len <= self.data.len()
+    /// Whether every row lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        self.count == 0 || (self.count - 1) * self.stride + self.len <= self.data.len()
     }
 }
 
-/// `c[i·n + j] += a_i · b_j` for the first `m` rows of `a` and `n` rows of `b`.
-pub fn accumulate_dots<T: Real>(c: &mut [T], a: Rows<'_, T>, m: usize, b: Rows<'_, T>, n: usize) {
-    assert!(a.len == b.len && c.len() >= m * n, "operands disagree");
-    assert!(a.holds(m) && b.holds(n), "rows out of bounds");
-    T::accumulate_dots(c, a, m, b, n);
+/// `c[i·n + j] += a_i · b_j` for the m rows of `a` and the n rows of `b`.
+pub fn accumulate_dots<T: Real>(c: &mut [T], a: Rows<'_, T>, b: Rows<'_, T>) {
+    assert!(
+        a.len == b.len && c.len() >= a.count * b.count,
+        "operands disagree"
+    );
+    assert!(a.in_bounds() && b.in_bounds(), "rows out of bounds");
+    T::accumulate_dots(c, a, b);
 }
 
 /// One tile's dot products: rows `i..i + MA` of `a` with rows `j..j + MB` of `b`, added to
@@ -93,19 +97,20 @@ impl<T: Real> Tile<T> for Operands<'_, T> {
 }
 
 /// Any float type, one dot product at a time.
-pub fn portable<T: Real>(c: &mut [T], a: Rows<'_, T>, m: usize, b: Rows<'_, T>, n: usize) {
-    for_each_tile(c, m, n, &Operands { a, b, n });
+pub fn portable<T: Real>(c: &mut [T], a: Rows<'_, T>, b: Rows<'_, T>) {
+    for_each_tile(c, a.count, b.count, &Operands { a, b, n: b.count });
 }
 
 /// f32: AVX-512 tiles where the CPU has them, else the portable loop.
-pub fn f32_dots(c: &mut [f32], a: Rows<'_, f32>, m: usize, b: Rows<'_, f32>, n: usize) {
+pub fn f32_dots(c: &mut [f32], a: Rows<'_, f32>, b: Rows<'_, f32>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
+        let operands = Operands { a, b, n: b.count };
         // SAFETY: the CPU has AVX-512F, checked just above.
-        unsafe { avx512::run(c, m, &avx512::Avx512(Operands { a, b, n })) };
+        unsafe { avx512::run(c, a.count, &avx512::Avx512(operands)) };
         return;
     }
-    portable(c, a, m, b, n);
+    portable(c, a, b);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -187,15 +192,17 @@ mod tests {
             let mut c = vec![T::from_f64(0.5).unwrap(); m * n];
             let a_rows = Rows {
                 data: &a_t,
+                count: m,
                 stride,
                 len,
             };
             let b_rows = Rows {
                 data: &b_t,
+                count: n,
                 stride: len,
                 len,
             };
-            accumulate_dots(&mut c, a_rows, m, b_rows, n);
+            accumulate_dots(&mut c, a_rows, b_rows);
             for i in 0..m {
                 for j in 0..n {
                     let want = 0.5

@@ -38,26 +38,14 @@ pub trait Real:
     num_traits::Float + num_traits::FromPrimitive + Default + Debug + Sum + Send + Sync + 'static
 {
     /// `c += a · bᵀ` over rows ([`inner::accumulate_dots`]), vectorised where the type allows.
-    fn accumulate_dots(
-        c: &mut [Self],
-        a: inner::Rows<'_, Self>,
-        m: usize,
-        b: inner::Rows<'_, Self>,
-        n: usize,
-    ) {
-        inner::portable(c, a, m, b, n);
+    fn accumulate_dots(c: &mut [Self], a: inner::Rows<'_, Self>, b: inner::Rows<'_, Self>) {
+        inner::portable(c, a, b);
     }
 }
 
 impl Real for f32 {
-    fn accumulate_dots(
-        c: &mut [Self],
-        a: inner::Rows<'_, Self>,
-        m: usize,
-        b: inner::Rows<'_, Self>,
-        n: usize,
-    ) {
-        inner::f32_dots(c, a, m, b, n);
+    fn accumulate_dots(c: &mut [Self], a: inner::Rows<'_, Self>, b: inner::Rows<'_, Self>) {
+        inner::f32_dots(c, a, b);
     }
 }
 
