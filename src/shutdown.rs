@@ -6,14 +6,18 @@
 
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use crate::train::runlog::close_live_logs;
+use crate::train::runlog::{Busy, close_live_logs};
 use crate::train::trainer::RunState;
 
 /// The signals that end the process cleanly.
 pub const SIGNALS: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
+
+/// How long the panic hook retries a run log another thread is writing.
+const PANIC_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Whether the TUI holds the terminal. Held while a frame is drawn, so the terminal is
 /// never restored in the middle of a frame (whose rest would land on the main screen).
@@ -39,8 +43,10 @@ pub fn install(own_sigint: bool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot start the signal thread: {e}"))?;
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // The panicking thread may hold a log's or the terminal's lock: never wait here.
-        close_live_logs(RunState::Cancelled, false);
+        // The panicking thread may hold a log's or the terminal's lock: never wait for
+        // good here. Another thread's write in flight takes microseconds; half a second
+        // covers it being preempted mid-line on a loaded machine.
+        close_live_logs(RunState::Cancelled, Busy::RetryFor(PANIC_PATIENCE));
         if let Ok(mut held) = TERMINAL.try_lock() {
             give_back(&mut held);
         }
@@ -52,7 +58,7 @@ pub fn install(own_sigint: bool) -> anyhow::Result<()> {
 fn stop(signal: i32) -> ! {
     let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
     log::warn!("stopped by {name}");
-    close_live_logs(RunState::Cancelled, true);
+    close_live_logs(RunState::Cancelled, Busy::Wait);
     give_back(&mut TERMINAL.lock().unwrap_or_else(PoisonError::into_inner));
     // Never `eprintln!` here: it panics when stderr is gone (a hung-up terminal, the usual
     // reason for SIGHUP), which would end this thread and leave the process running.

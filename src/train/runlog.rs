@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -49,22 +50,43 @@ struct LogFile {
 /// Every log opened by this process (dead entries are pruned as logs open).
 static LIVE: Mutex<Vec<Weak<Mutex<LogFile>>>> = Mutex::new(Vec::new());
 
+/// What closing does with a log another thread is writing at that moment.
+#[derive(Clone, Copy, Debug)]
+pub enum Busy {
+    /// Wait for the write to finish (a signal's own thread holds no log).
+    Wait,
+    /// Retry for at most this long, then leave the log (a panic hook: the panicking thread
+    /// may hold that very lock, mid-write, and would never let go). Skipping at once lost
+    /// the `end` record whenever the panic met a step's write, which a loaded machine that
+    /// preempts the writer mid-line makes likely.
+    RetryFor(Duration),
+}
+
 /// Writes an `end` record with `state` to every open log not yet ended, and ends them: for
-/// a signal or a panic, from any thread. With `wait`, a log another thread is writing is
-/// waited for; without (a panic hook, whose own thread may hold the lock), it is skipped.
-pub fn close_live_logs(state: RunState, wait: bool) {
+/// a signal or a panic, from any thread.
+pub fn close_live_logs(state: RunState, busy: Busy) {
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner).clone();
     for log in live.iter().filter_map(Weak::upgrade) {
-        close(&log, state, wait);
+        close(&log, state, busy);
     }
 }
 
-fn close(log: &Mutex<LogFile>, state: RunState, wait: bool) {
-    let mut f = match log.try_lock() {
-        Ok(f) => f,
-        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(TryLockError::WouldBlock) if wait => log.lock().unwrap_or_else(PoisonError::into_inner),
-        Err(TryLockError::WouldBlock) => return,
+fn close(log: &Mutex<LogFile>, state: RunState, busy: Busy) {
+    let mut f = match busy {
+        Busy::Wait => log.lock().unwrap_or_else(PoisonError::into_inner),
+        Busy::RetryFor(patience) => {
+            let deadline = Instant::now() + patience;
+            loop {
+                match log.try_lock() {
+                    Ok(f) => break f,
+                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(TryLockError::WouldBlock) => return,
+                }
+            }
+        }
     };
     if f.closed {
         return;
@@ -306,8 +328,12 @@ mod tests {
         let live = LIVE.lock().unwrap().clone();
         for log in [&open, &ended] {
             assert!(live.iter().any(|w| w.as_ptr() == Arc::as_ptr(&log.shared)));
-            close(&log.shared, RunState::Cancelled, true);
-            close(&log.shared, RunState::Cancelled, false);
+            close(&log.shared, RunState::Cancelled, Busy::Wait);
+            close(
+                &log.shared,
+                RunState::Cancelled,
+                Busy::RetryFor(Duration::ZERO),
+            );
         }
         // Appends after the end (a run's thread still stepping) are dropped.
         open.append(&serde_json::json!({"type": "step", "step": 8}))
@@ -319,6 +345,45 @@ mod tests {
         );
         assert_eq!(read(&open).lines().count(), 2);
         assert_eq!(read(&ended).lines().count(), 1);
+    }
+
+    #[test]
+    fn a_panic_close_waits_out_a_write_in_flight_but_not_a_held_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = RunLog::create(dir.path(), "busy").unwrap();
+        log.append(&serde_json::json!({"type": "step", "step": 3, "epoch": 0}))
+            .unwrap();
+        let (held, release) = std::sync::mpsc::channel::<()>();
+        let (taken, wait_taken) = std::sync::mpsc::channel::<()>();
+        let shared = Arc::clone(&log.shared);
+        // Another thread in the middle of a write: it holds the lock until told to let go.
+        let writer = std::thread::spawn(move || {
+            let _guard = shared.lock().unwrap();
+            taken.send(()).unwrap();
+            release.recv().unwrap();
+        });
+        wait_taken.recv().unwrap();
+        // Held for good: a bounded close gives up and writes nothing.
+        close(
+            &log.shared,
+            RunState::Cancelled,
+            Busy::RetryFor(Duration::ZERO),
+        );
+        let before = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(before.lines().count(), 1, "{before}");
+        held.send(()).unwrap();
+        writer.join().unwrap();
+        // Let go: the same close now ends the log.
+        close(
+            &log.shared,
+            RunState::Cancelled,
+            Busy::RetryFor(Duration::from_secs(5)),
+        );
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(
+            text.lines().last().unwrap(),
+            r#"{"type":"end","step":3,"epoch":0,"state":"cancelled"}"#
+        );
     }
 
     #[test]
