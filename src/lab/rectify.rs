@@ -126,8 +126,8 @@ impl Rectify {
         let (mean, rest) = columns.split_at_mut(c);
         let (inv_std, rest) = rest.split_at_mut(c);
         let (mean_dz, mean_y_dz) = rest.split_at_mut(c);
+        mean.fill(zero);
         if self.batch_norm {
-            mean.fill(zero);
             for row in values.chunks_exact(c) {
                 mean.iter_mut().zip(row).for_each(|(s, &v)| *s = *s + v);
             }
@@ -143,7 +143,6 @@ impl Rectify {
                 *s = (*s / n + eps).sqrt().recip();
             }
         } else {
-            mean.fill(zero);
             inv_std.fill(T::one());
         }
         // Normalised values y, kept for the tangents' masks.
