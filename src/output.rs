@@ -88,7 +88,7 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
         "depth,grad_var,corr_neighbor,corr_neighbor_se,corr_far,corr_far_se,\
          integrated_grad_var,integrated_corr_neighbor,integrated_corr_neighbor_se,\
          integrated_corr_far,integrated_corr_far_se,\
-         active_fraction,saturated_fraction,mean_run_length",
+         active_fraction,saturated_fraction,mean_run_length,overflow,roundoff,roundoff_error",
     );
     for k in 0..lags {
         out.push_str(&format!(",acf_{k}"));
@@ -100,7 +100,7 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     for d in &report.depths {
         let (r, i) = (&d.random, &d.integrated);
         let mut row = format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             d.depth,
             r.grad_var,
             r.corr_neighbor,
@@ -114,7 +114,10 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
             i.corr_far_se,
             d.active_fraction,
             d.saturated_fraction,
-            d.mean_run_length
+            d.mean_run_length,
+            d.overflow,
+            d.roundoff,
+            d.roundoff_error
         );
         for v in d.acf.iter().chain(&d.acf_se) {
             row.push_str(&format!(",{v}"));

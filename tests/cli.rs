@@ -65,6 +65,8 @@ fn grad_prints_the_documented_json() {
         "saturated_fraction",
         "mean_run_length",
         "overflow",
+        "roundoff",
+        "roundoff_error",
     ];
     assert_eq!(fields, documented.into_iter().collect());
     for key in [
@@ -78,6 +80,8 @@ fn grad_prints_the_documented_json() {
         assert!(depths[0][key].is_f64(), "{key} is not a number");
     }
     assert_eq!(depths[0]["overflow"], false);
+    assert_eq!(depths[0]["roundoff"], false);
+    assert!(depths[1]["roundoff_error"].as_f64().unwrap() < 1e-6);
     assert_eq!(depths[0]["acf_se"].as_array().unwrap().len(), 33);
     // The config lists every setting, so the report reproduces itself.
     let config = doc["config"].as_object().unwrap();

@@ -465,16 +465,19 @@ fn worker_streams_pauses_and_is_superseded() {
 }
 
 /// With colour the heatmap is half blocks whose two colours are the two pixels' values:
-/// the top-left cell holds the diagonal, fully correlated, at the hot end of the scale.
+/// the top-left cell holds the diagonal, fully correlated, in the colour bar's top level.
 #[test]
 fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
     let mut state = started(tiny(), theme());
     state.lab.focus = Pane::Heatmap;
     state.lab.zoomed = true;
     let backend = draw(&state, 80, 24);
-    let corner = &backend.buffer()[(1, 1)];
+    let buf = backend.buffer();
+    let corner = &buf[(1, 1)];
     assert_eq!(corner.symbol(), "▀");
-    assert_eq!(Some(corner.fg), state.theme.heat(1.0));
+    // The colour bar's top swatch stands two columns left of its "+1" label.
+    let plus = (0..80).find(|&x| buf[(x, 1)].symbol() == "+").unwrap();
+    assert_eq!(corner.fg, buf[(plus - 2, 1)].bg);
 }
 
 /// A key that would leave the valid settings (here the memory bound of differentiating
@@ -552,4 +555,137 @@ fn overflow_is_named_in_the_status_bar() {
         .map(|x| backend.buffer()[(x, 38)].symbol().to_string())
         .collect();
     assert!(bar.contains("Inf/NaN from depth 3"), "{bar:?}");
+}
+
+// ---- axes --------------------------------------------------------------------------
+
+/// The labelled ticks of every axis drawn in `buf`: for each corner `└`, the y ticks `┤`
+/// above it and the x ticks `┬` right of it, each as (row or column, label).
+fn axes(buf: &ratatui::buffer::Buffer) -> Vec<(Vec<(f64, String)>, Vec<(f64, String)>)> {
+    let (w, h) = (buf.area.width, buf.area.height);
+    let cell = |c: u16, r: u16| buf[(c, r)].symbol().to_string();
+    // A label's characters: a number, maybe with a unit.
+    let in_label = |c: u16, r: u16| {
+        cell(c, r)
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || "-.eσ%".contains(ch))
+            && !cell(c, r).trim().is_empty()
+    };
+    let token_at = |c: u16, r: u16| -> Option<String> {
+        if !in_label(c, r) {
+            return None;
+        }
+        let start = (0..=c).rev().take_while(|&x| in_label(x, r)).last()?;
+        let end = (c..w).take_while(|&x| in_label(x, r)).last()?;
+        Some((start..=end).map(|x| cell(x, r)).collect())
+    };
+    let mut out = Vec::new();
+    for r in 0..h {
+        for c in 0..w {
+            if cell(c, r) != "└" || c == 0 || r + 1 >= h {
+                continue;
+            }
+            let y: Vec<(f64, String)> = (0..r)
+                .rev()
+                .take_while(|&row| matches!(cell(c, row).as_str(), "│" | "┤"))
+                .filter(|&row| cell(c, row) == "┤")
+                .filter_map(|row| token_at(c - 1, row).map(|t| (f64::from(row), t)))
+                .collect();
+            let x: Vec<(f64, String)> = (c + 1..w)
+                .take_while(|&col| matches!(cell(col, r).as_str(), "─" | "┬" | "▲"))
+                .filter(|&col| cell(col, r) == "┬")
+                .filter_map(|col| token_at(col, r + 1).map(|t| (f64::from(col), t)))
+                .collect();
+            // A frame's corner has no ticks; a chart's axes always have some.
+            let ticked = (0..r).any(|row| cell(c, row) == "┤");
+            if ticked {
+                out.push((y, x));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the labelled positions are one affine function of the labels' values under
+/// `f`, to the cell the value rounds into.
+fn at_their_values(
+    ticks: &[(f64, String)],
+    f: &dyn Fn(f64) -> f64,
+    fewest: usize,
+) -> Result<(), String> {
+    let parsed: Vec<(f64, f64)> = ticks
+        .iter()
+        .map(|(pos, label)| {
+            let number = label.trim_end_matches(['σ', '%']);
+            let v: f64 = number.parse().map_err(|_| format!("label {label:?}"))?;
+            Ok((*pos, f(v)))
+        })
+        .collect::<Result<_, String>>()?;
+    if parsed.len() < fewest {
+        return Err(format!("only {} labels: {ticks:?}", parsed.len()));
+    }
+    let ((p0, v0), (p1, v1)) = (parsed[0], parsed[parsed.len() - 1]);
+    if parsed
+        .windows(2)
+        .any(|w| (w[1].0 - w[0].0) * (v1 - v0) * (p1 - p0) < 0.0)
+    {
+        return Err(format!("{ticks:?}: out of order"));
+    }
+    for &(p, v) in &parsed {
+        let expected = p0 + (v - v0) * (p1 - p0) / (v1 - v0);
+        if (p - expected).abs() > 1.0 {
+            return Err(format!("{ticks:?}: {v} at {p}, expected {expected:.1}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every chart's labels stand where their values are: zoomed and in the grid, at both
+/// sizes, on the linear, log and symmetric-log views, for the feedforward net and the
+/// resnet (whose far correlation crosses zero).
+#[test]
+fn every_axis_label_sits_at_its_value() {
+    let symlog = |v: f64| v.signum() * (v.abs() / 1e-3).ln_1p();
+    for cfg in [
+        LabConfig {
+            depth: 12,
+            ..tiny()
+        },
+        LabConfig {
+            arch: Arch::Res,
+            depth: 12,
+            ..tiny()
+        },
+    ] {
+        let mut state = started(cfg, theme());
+        for log in [false, true] {
+            if log {
+                press(&mut state, "y");
+            }
+            let mut checked = 0;
+            for zoom in [None, Some(Pane::Trace), Some(Pane::Acf), Some(Pane::Depth)] {
+                state.lab.zoomed = zoom.is_some();
+                state.lab.focus = zoom.unwrap_or(Pane::Trace);
+                for (w, h) in SIZES {
+                    let screen = draw(&state, w, h);
+                    for (y, x) in axes(screen.buffer()) {
+                        let linear = at_their_values(&y, &|v| v, 3);
+                        let logarithmic = if y.iter().all(|t| !t.1.starts_with('-')) {
+                            at_their_values(&y, &|v| v.log10(), 3)
+                        } else {
+                            at_their_values(&y, &symlog, 3)
+                        };
+                        assert!(
+                            linear.is_ok() || (log && logarithmic.is_ok()),
+                            "{w}x{h} {zoom:?} log {log}: {linear:?} / {logarithmic:?}"
+                        );
+                        at_their_values(&x, &|v| v, 2)
+                            .unwrap_or_else(|e| panic!("{w}x{h} {zoom:?} x axis: {e}"));
+                        checked += 1;
+                    }
+                }
+            }
+            assert!(checked >= 10, "{checked} axes found");
+        }
+    }
 }

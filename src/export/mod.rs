@@ -117,7 +117,8 @@ impl<'a> Export<'a> {
         let mut settings = String::from("side,key,value\n");
         let mut depths = String::from(
             "side,depth,estimator,grad_var,grad_var_se,corr_neighbor,corr_neighbor_se,corr_far,\
-             corr_far_se,active_fraction,saturated_fraction,mean_run_length,overflow\n",
+             corr_far_se,active_fraction,saturated_fraction,mean_run_length,overflow,roundoff,\
+             roundoff_error\n",
         );
         let mut acf = String::from("side,depth,lag,r,se\n");
         let mut trace = String::from("side,depth,point,x,g\n");
@@ -135,7 +136,7 @@ impl<'a> Export<'a> {
                 for (estimator, p) in [("random", &st.random), ("integrated", &st.integrated)] {
                     let _ = writeln!(
                         depths,
-                        "{side},{l},{estimator},{},{},{},{},{},{},{},{},{},{}",
+                        "{side},{l},{estimator},{},{},{},{},{},{},{},{},{},{},{},{}",
                         p.grad_var,
                         p.grad_var_se,
                         p.corr_neighbor,
@@ -145,7 +146,9 @@ impl<'a> Export<'a> {
                         st.active_fraction,
                         st.saturated_fraction,
                         st.mean_run_length,
-                        st.overflow
+                        st.overflow,
+                        st.roundoff,
+                        st.roundoff_error
                     );
                 }
                 for (k, (r, se)) in st.acf.iter().zip(&st.acf_se).enumerate() {

@@ -76,6 +76,11 @@ pub struct CorrVsDepth {
     /// The real nets' far-pair correlation (all pairs are alike with independent inputs).
     pub far: Vec<Point>,
     pub neighbour: Vec<Point>,
+    /// Pairs [`Self::mid_distance`] grid steps apart: near enough to share most of their
+    /// activation patterns at depth 1, so their decay with depth is the shattering on the
+    /// grid.
+    pub mid: Vec<Point>,
+    pub mid_distance: usize,
     /// The theorem's R(L).
     pub theorem: Vec<(usize, f64)>,
     /// Theorem 3 with the centred stream variance (resnets with BN only).
@@ -99,6 +104,28 @@ impl CorrVsDepth {
         estimator: Estimator,
     ) -> Self {
         let model = Model::for_arch(cfg.arch, cfg.bn);
+        let mid_bin = depths.first().map_or(0, |s| {
+            mid_bin(&estimated(s, estimator).corr_by_distance.from, cfg.points)
+        });
+        let mid_distance = depths.first().map_or(0, |s| {
+            estimated(s, estimator)
+                .corr_by_distance
+                .from
+                .get(mid_bin)
+                .copied()
+                .unwrap_or(0)
+        });
+        let mid = depths
+            .iter()
+            .filter_map(|s| {
+                let curve = &estimated(s, estimator).corr_by_distance;
+                Some(Point {
+                    depth: s.depth,
+                    value: *curve.corr.get(mid_bin)?,
+                    se: *curve.se.get(mid_bin)?,
+                })
+            })
+            .collect();
         let (far, neighbour): (Vec<Point>, Vec<Point>) = depths
             .iter()
             .map(|s| {
@@ -151,6 +178,8 @@ impl CorrVsDepth {
             model,
             far,
             neighbour,
+            mid,
+            mid_distance,
             theorem,
             centred: model.centred().map(curve),
             guide,
@@ -166,6 +195,15 @@ impl CorrVsDepth {
             Inputs::Independent => "pairs",
         }
     }
+}
+
+/// The distance bin of the "mid" curve: the one starting nearest P/32 grid steps (8 of the
+/// paper's 256 points, Δx = 1/8 on [-2, 2]).
+fn mid_bin(from: &[usize], points: usize) -> usize {
+    let target = (points / 32).max(2);
+    (0..from.len())
+        .min_by_key(|&b| from[b].abs_diff(target))
+        .unwrap_or(0)
 }
 
 /// A depth's covariance summaries under `estimator`.
@@ -189,6 +227,13 @@ pub fn marker_depths(depth: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mid_pairs_are_a_32nd_of_the_grid_apart() {
+        let from = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192];
+        assert_eq!(from[mid_bin(&from, 256)], 8);
+        assert_eq!(from[mid_bin(&from[..6], 64)], 2);
+    }
 
     #[test]
     fn markers_spread_from_one_to_the_last_depth() {

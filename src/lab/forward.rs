@@ -74,6 +74,8 @@ pub struct ForwardEngine {
     spills: Vec<Spill>,
     lanes: Lanes,
     depth: usize,
+    /// Relative change applied to layer 1's pre-activations (0: none); see [`Self::perturbed`].
+    perturbation: f64,
 }
 
 /// Where the nets' rows live between layers.
@@ -156,7 +158,16 @@ impl ForwardEngine {
             spills: (0..cfg.nets).map(|_| Spill::default()).collect(),
             lanes,
             depth: 0,
+            perturbation: 0.0,
         })
+    }
+
+    /// The same nets with layer 1's pre-activations scaled by 1 + `eta`: a change of a few
+    /// units in the last place moves every later rounding error, so comparing the two runs
+    /// measures how much of a result is rounding (the round-off shadow of a sweep).
+    pub fn perturbed(mut self, eta: f64) -> Self {
+        self.perturbation = eta;
+        self
     }
 
     /// The bank, with every layer drawn so far.
@@ -174,6 +185,7 @@ impl ForwardEngine {
             seed: self.seed,
             index: self.depth,
             keep: self.keep,
+            perturbation: self.perturbation,
             // Few nets cannot keep every core busy: let each matmul split instead.
             parallelism: if self.nets < rayon::current_num_threads() {
                 Par::rayon(rayon::current_num_threads())
@@ -202,6 +214,7 @@ struct Layer<'a> {
     /// 0 for layer 1.
     index: usize,
     keep: usize,
+    perturbation: f64,
     parallelism: Par,
 }
 
@@ -259,6 +272,10 @@ impl Layer<'_> {
                 &draw.first_w
             }
         };
+        if self.perturbation != 0.0 {
+            let factor = T::of(1.0 + self.perturbation);
+            values.iter_mut().for_each(|z| *z = *z * factor);
+        }
         for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
             // With one direction every point moves; with P, direction i / P moves point
             // i / P only (a block of the identity seed).

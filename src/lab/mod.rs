@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod readout;
 pub mod rectify;
 pub mod reverse;
+pub mod roundoff;
 pub mod stats;
 pub mod summary;
 pub mod sweep;

@@ -54,6 +54,17 @@ pub struct PointVectors {
     norm2: Vec<f64>,
 }
 
+/// What a mirrored readout [v; -v] (looks-linear) reads of tangent rows `width` wide: the
+/// difference of their two halves, which does not depend on which half of a CReLU a unit's
+/// sign sent its tangent to.
+pub fn mirrored_difference(tangents: &[f64], width: usize) -> Vec<f64> {
+    let half = width / 2;
+    tangents
+        .chunks_exact(width)
+        .flat_map(|u| u[..half].iter().zip(&u[half..]).map(|(a, b)| a - b))
+        .collect()
+}
+
 /// Covariance and correlation summaries of one depth under one readout, each with its
 /// standard error over nets (the spread of the per-net terms of the pooled mean).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -125,12 +136,12 @@ impl PointVectors {
         if !mirrored {
             return Self::new(tangents, points, width, 1.0 / width as f64);
         }
-        let half = width / 2;
-        let diff = tangents
-            .chunks_exact(width)
-            .flat_map(|u| u[..half].iter().zip(&u[half..]).map(|(a, b)| a - b))
-            .collect();
-        Self::new(diff, points, half, 2.0 / width as f64)
+        Self::new(
+            mirrored_difference(&tangents, width),
+            points,
+            width / 2,
+            2.0 / width as f64,
+        )
     }
 
     fn new(mut data: Vec<f64>, points: usize, dim: usize, scale: f64) -> Self {

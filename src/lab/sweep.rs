@@ -10,6 +10,7 @@ use crate::config::LabConfig;
 use crate::lab::bank::WeightBank;
 use crate::lab::forward::{ForwardEngine, LayerOutput, StepKernel};
 use crate::lab::readout::{PairStats, PointVectors};
+use crate::lab::roundoff::{ROUNDOFF_LIMIT, Shadow};
 use crate::lab::stats::{self, Activity, MAX_LAG};
 
 /// The per-depth statistics of a sweep, as reported in JSON/CSV.
@@ -33,6 +34,13 @@ pub struct DepthStats {
     /// Some gradient overflowed to Inf/NaN (deep BN nets in f32): the statistics above are
     /// then meaningless; f64 reaches far deeper.
     pub overflow: bool,
+    /// How much the gradients change when the rounding changes: the relative RMS change of
+    /// the first nets' gradients under a perturbation of a few units in the last place
+    /// ([`crate::lab::roundoff`]); 0 for exact arithmetic, about 1 for pure round-off.
+    pub roundoff_error: f64,
+    /// `roundoff_error` passed [`ROUNDOFF_LIMIT`]: the numbers at this depth are made of
+    /// rounding error, not of the net.
+    pub roundoff: bool,
 }
 
 /// Everything one depth of a sweep yields: the statistics plus the raw material the panes
@@ -74,6 +82,8 @@ impl DepthResult {
             saturated_fraction: activity.saturated_fraction,
             mean_run_length: activity.mean_run_length,
             overflow: out.grads.iter().chain(&out.values).any(|g| !g.is_finite()),
+            roundoff_error: 0.0,
+            roundoff: false,
         };
         // Statistics can overflow where the gradients do not (an extreme x range or β).
         stats.overflow |= crate::output::has_non_finite(&stats);
@@ -105,12 +115,21 @@ pub fn sweep_with_bank(
     mut on_depth: impl FnMut(DepthResult) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
     let kernel = StepKernel::for_device(&device);
+    let mut shadow = Shadow::new(cfg, device.clone(), kernel)?;
     let mut engine = ForwardEngine::with_bank(cfg, device, kernel, std::mem::take(bank))?;
+    let mut step = || -> anyhow::Result<DepthResult> {
+        let layer = engine.step()?;
+        let change = shadow.step(&layer)?;
+        let mut result = DepthResult::from_layer(layer, cfg.points);
+        result.stats.roundoff_error = change;
+        result.stats.roundoff = change > ROUNDOFF_LIMIT && !result.stats.overflow;
+        Ok(result)
+    };
     let mut outcome = Ok(());
     for _ in 0..cfg.depth {
-        match engine.step() {
-            Ok(layer) => {
-                if on_depth(DepthResult::from_layer(layer, cfg.points)).is_break() {
+        match step() {
+            Ok(result) => {
+                if on_depth(result).is_break() {
                     break;
                 }
             }

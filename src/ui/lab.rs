@@ -193,6 +193,15 @@ impl SweepResults {
             .map(|d| d.stats.depth)
     }
 
+    /// The shallowest depth whose numbers are made of rounding error (see
+    /// [`crate::lab::roundoff`]).
+    pub fn first_roundoff(&self) -> Option<usize> {
+        self.depths
+            .iter()
+            .find(|d| d.stats.roundoff)
+            .map(|d| d.stats.depth)
+    }
+
     fn new(cfg: LabConfig) -> Self {
         Self {
             cfg,

@@ -100,6 +100,11 @@ impl Theme {
         Style::new().add_modifier(Modifier::DIM)
     }
 
+    /// Axis lines, ticks and their labels.
+    pub fn axis(&self) -> Style {
+        Style::new()
+    }
+
     /// Marker of reference curves: distinct from the data's when colour cannot tell them apart.
     pub fn reference_marker(&self) -> Marker {
         if self.has_color() {

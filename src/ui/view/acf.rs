@@ -3,8 +3,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Axis, Chart};
 
+use super::axes::{AxisSpec, Plot, ticks_for};
 use super::{PaneCtx, legend, line};
 use crate::config::Inputs;
 use crate::lab::stats::MAX_LAG;
@@ -16,6 +16,14 @@ pub(super) fn depth_set(max: usize) -> Vec<usize> {
         .collect();
     set.push(max);
     set
+}
+
+/// r(k) against k as chart points.
+fn as_points(acf: &[f64]) -> Vec<(f64, f64)> {
+    acf.iter()
+        .enumerate()
+        .map(|(k, r)| (k as f64, *r))
+        .collect()
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
@@ -30,27 +38,31 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         return ctx.waiting(frame, area, block);
     }
     let theme = &ctx.state.theme;
-    let depths: Vec<usize> = depth_set(ctx.run.cfg.depth)
-        .into_iter()
-        .filter(|d| *d <= ctx.run.depths.len())
-        .collect();
-    let as_points = |acf: &[f64]| -> Vec<(f64, f64)> {
-        acf.iter()
-            .enumerate()
-            .map(|(k, r)| (k as f64, *r))
+    let shown = |run: &super::SweepResults| -> Vec<usize> {
+        depth_set(run.cfg.depth)
+            .into_iter()
+            .filter(|d| *d <= run.depths.len())
             .collect()
     };
+    let depths = shown(ctx.run);
     let curves: Vec<Vec<(f64, f64)>> = depths
         .iter()
         .map(|d| as_points(&ctx.run.depths[d - 1].stats.acf))
         .collect();
     let brown = as_points(&ctx.state.lab.noise.brown_acf);
     let white = as_points(&ctx.state.lab.noise.white_acf);
-    let lowest = curves
-        .iter()
-        .chain([&brown, &white])
-        .flat_map(|c| c.iter().map(|p| p.1))
-        .fold(-0.2f64, f64::min);
+    // The lowest value of every compared side, so A and B share the scale.
+    let lowest = ctx
+        .compared()
+        .into_iter()
+        .flat_map(|run| {
+            shown(run)
+                .into_iter()
+                .flat_map(move |d| run.depths[d - 1].stats.acf.clone())
+        })
+        .chain(brown.iter().chain(&white).map(|p| p.1))
+        .fold(-0.2f64, f64::min)
+        .max(-1.0);
     let reference = theme.reference_marker();
     let mut datasets = vec![
         line(&brown, reference, theme.brown()),
@@ -72,17 +84,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
             style,
         ));
     }
-    let chart = Chart::new(datasets)
-        .block(block.title_bottom(legend(items)))
-        .x_axis(Axis::default().bounds([0.0, MAX_LAG as f64]).labels(vec![
-            "0".to_string(),
-            "lag k".into(),
-            MAX_LAG.to_string(),
-        ]))
-        .y_axis(Axis::default().bounds([lowest, 1.0]).labels(vec![
-            super::num(lowest),
-            "0".into(),
-            "1".into(),
-        ]));
-    frame.render_widget(chart, area);
+    let block = block.title_bottom(legend(items));
+    let rows = block.inner(area).height.saturating_sub(2);
+    let plot = Plot {
+        datasets,
+        x: AxisSpec::linear(0.0, MAX_LAG as f64, 5, "lag k"),
+        y: AxisSpec::linear(lowest, 1.0, ticks_for(rows), ""),
+        marker: theme.marker,
+        axis_style: theme.axis(),
+        cursor: None,
+    };
+    super::framed(frame, area, block, plot);
 }

@@ -4,10 +4,10 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Paragraph};
+use ratatui::widgets::{Block, Paragraph};
 
-use super::{decimate, legend, line, num};
+use super::axes::{AxisSpec, Plot, Scale, ticks_for};
+use super::{decimate, legend, line};
 use crate::train::session::RunId;
 use crate::ui::app::State;
 use crate::ui::theme::Theme;
@@ -50,10 +50,8 @@ fn epochs(state: &State) -> f64 {
     shown(state).map(|r| r.cfg.epochs).max().unwrap_or(1).max(1) as f64
 }
 
-fn x_axis(max: f64) -> Axis<'static> {
-    Axis::default()
-        .bounds([0.0, max])
-        .labels(vec!["0".to_string(), "epoch".into(), num(max)])
+fn x_axis(max: f64) -> AxisSpec {
+    AxisSpec::linear(0.0, max, 6, "epoch")
 }
 
 fn empty(frame: &mut Frame, area: Rect, block: Block, text: &str) {
@@ -106,17 +104,23 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
         .iter()
         .map(|(r, ..)| (r.id.to_string(), run_style(theme, r.id)))
         .collect();
-    let mid = (lo + hi) / 2.0;
-    let label = |e: f64| num(10f64.powf(e));
-    let chart = Chart::new(datasets)
-        .block(block.title_bottom(legend(items)))
-        .x_axis(x_axis(epochs(state)))
-        .y_axis(
-            Axis::default()
-                .bounds([lo, hi])
-                .labels(vec![label(lo), label(mid), label(hi)]),
-        );
-    frame.render_widget(chart, area);
+    let block = block.title_bottom(legend(items));
+    let rows = block.inner(area).height.saturating_sub(2);
+    let plot = Plot {
+        datasets,
+        x: x_axis(epochs(state)),
+        y: AxisSpec::scaled(
+            Scale::Log,
+            10f64.powf(lo),
+            10f64.powf(hi),
+            ticks_for(rows),
+            "",
+        ),
+        marker: theme.marker,
+        axis_style: theme.axis(),
+        cursor: None,
+    };
+    super::framed(frame, area, block, plot);
 }
 
 /// Test accuracy at each epoch's end per compared run.
@@ -141,15 +145,18 @@ pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
         .iter()
         .map(|(id, _)| (id.to_string(), run_style(theme, *id)))
         .collect();
-    let chart = Chart::new(datasets)
-        .block(block.title_bottom(legend(items)))
-        .x_axis(x_axis(epochs(state)))
-        .y_axis(Axis::default().bounds([0.0, 1.0]).labels(vec![
-            Line::from("0"),
-            Line::from("50%"),
-            Line::from("100%"),
-        ]));
-    frame.render_widget(chart, area);
+    let block = block.title_bottom(legend(items));
+    let rows = block.inner(area).height.saturating_sub(2);
+    let plot = Plot {
+        datasets,
+        x: x_axis(epochs(state)),
+        y: AxisSpec::linear(0.0, 1.0, ticks_for(rows).min(5), "")
+            .relabelled(|t| format!("{}%", (t.at * 100.0).round())),
+        marker: theme.marker,
+        axis_style: theme.axis(),
+        cursor: None,
+    };
+    super::framed(frame, area, block, plot);
 }
 
 #[cfg(test)]

@@ -39,12 +39,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     if pixels == 0 {
         return;
     }
+    let levels = Levels::for_rows(inner.height);
     let buf = frame.buffer_mut();
     for row in 0..pixels.div_ceil(2) {
         for col in 0..pixels {
-            let top = sample(heat, 2 * row, col, pixels);
+            let top = levels.snap(sample(heat, 2 * row, col, pixels));
             let bottom = if 2 * row + 1 < pixels {
-                sample(heat, 2 * row + 1, col, pixels)
+                levels.snap(sample(heat, 2 * row + 1, col, pixels))
             } else {
                 top
             };
@@ -63,7 +64,30 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         buf,
         Rect::new(inner.x + pixels + 1, inner.y, BAR_WIDTH, inner.height),
         theme,
+        levels,
     );
+}
+
+/// The colour bar's discrete levels: every cell is drawn in the colour of the level its
+/// correlation falls in, so no cell shows a colour the bar does not (a continuous ramp,
+/// quantised by a 256- or 16-colour terminal, made teal and olive cells of its own).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Levels(u16);
+
+impl Levels {
+    /// An odd number of levels (zero gets its own), at most 9 and at most one per row of
+    /// the bar, so the bar shows every level.
+    fn for_rows(rows: u16) -> Self {
+        let n = rows.clamp(1, 9);
+        Self(if n % 2 == 0 { n - 1 } else { n })
+    }
+
+    /// The level of `v` in [-1, 1]: the centre of the level's interval.
+    fn snap(self, v: f64) -> f64 {
+        let n = f64::from(self.0);
+        let i = ((v.clamp(-1.0, 1.0) + 1.0) / 2.0 * n).floor().min(n - 1.0);
+        -1.0 + (2.0 * i + 1.0) / n
+    }
 }
 
 /// The correlation at pixel (row, col) of a `pixels`-square image of the matrix.
@@ -72,14 +96,18 @@ fn sample(heat: &Heat, row: u16, col: u16, pixels: u16) -> f64 {
     heat.cells[at(row) * heat.side + at(col)]
 }
 
-/// +1 at the top to -1 at the bottom, labelled at the ends and at 0.
-fn colour_bar(buf: &mut ratatui::buffer::Buffer, area: Rect, theme: &Theme) {
+/// The levels from +1 at the top to -1 at the bottom, each row in its level's colour;
+/// labelled at the ends and on the middle row of the level that holds 0.
+fn colour_bar(buf: &mut ratatui::buffer::Buffer, area: Rect, theme: &Theme, levels: Levels) {
     if area.height < 2 {
         return;
     }
-    let last = area.height - 1;
+    let rows = f64::from(area.height);
+    let level_of = |row: u16| levels.snap(1.0 - 2.0 * (f64::from(row) + 0.5) / rows);
+    let zero_rows: Vec<u16> = (0..area.height).filter(|&r| level_of(r) == 0.0).collect();
+    let zero_row = zero_rows.get(zero_rows.len() / 2).copied();
     for row in 0..area.height {
-        let v = 1.0 - 2.0 * f64::from(row) / f64::from(last);
+        let v = level_of(row);
         let swatch = &mut buf[(area.x, area.y + row)];
         match theme.heat(v) {
             Some(c) => swatch.set_char(' ').set_style(Style::new().bg(c)),
@@ -87,13 +115,54 @@ fn colour_bar(buf: &mut ratatui::buffer::Buffer, area: Rect, theme: &Theme) {
         };
         let label = if row == 0 {
             "+1"
-        } else if row == last {
+        } else if row == area.height - 1 {
             "-1"
-        } else if row == last / 2 {
+        } else if Some(row) == zero_row {
             "0"
         } else {
             continue;
         };
         buf.set_string(area.x + 2, area.y + row, label, Style::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_odd_and_centred() {
+        let l = Levels::for_rows(20);
+        assert_eq!(l, Levels(9));
+        assert_eq!(l.snap(0.01), 0.0);
+        assert_eq!(l.snap(1.0), 1.0 - 1.0 / 9.0);
+        assert_eq!(l.snap(-1.0), -1.0 + 1.0 / 9.0);
+        assert_eq!(Levels::for_rows(6), Levels(5));
+    }
+
+    /// Every colour a cell can take is one the bar shows.
+    #[test]
+    fn cells_use_only_the_bars_colours() {
+        use crate::config::{ColorMode, MarkerKind};
+        for mode in [ColorMode::Ansi16, ColorMode::Ansi256, ColorMode::Truecolor] {
+            let theme = Theme::new(mode, MarkerKind::Braille, None, None);
+            for rows in [7u16, 9, 12, 30] {
+                let area = Rect::new(0, 0, BAR_WIDTH, rows);
+                let mut buf = ratatui::buffer::Buffer::empty(area);
+                let levels = Levels::for_rows(rows);
+                colour_bar(&mut buf, area, &theme, levels);
+                let bar: Vec<_> = (0..rows).map(|r| buf[(0, r)].bg).collect();
+                for k in 0..=200 {
+                    let v = -1.0 + f64::from(k) / 100.0;
+                    let colour = theme.heat(levels.snap(v)).unwrap();
+                    assert!(bar.contains(&colour), "{mode:?} {rows} rows: {v}");
+                }
+                let labels: String = (0..rows).map(|r| buf[(2, r)].symbol()).collect();
+                assert_eq!(labels.replace(' ', ""), "+0-");
+                // The "0" stands on a row of the level that holds zero.
+                let zero = (0..rows).find(|&r| buf[(2, r)].symbol() == "0").unwrap();
+                assert_eq!(buf[(0, zero)].bg, theme.heat(0.0).unwrap());
+            }
+        }
     }
 }

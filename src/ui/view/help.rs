@@ -17,13 +17,14 @@ use crate::ui::train::draft;
 const KEY_WIDTH: usize = 9;
 
 /// The three regimes of the correlation-vs-depth pane, shown on the lab tab where they fit.
-const REGIMES: &str = "corr vs depth: the theorem and its Monte Carlo (MC ± se) are the \
-    idealised model, with identical layer-1 gradients and independent Bernoulli(½) masks. \
-    On the 1-D grid the real nets (± se over nets; o: integrated ↔ random readout) start \
-    far lower, at their depth-1 value (d1×Thm, dashed), and batch norm over the grid pulls \
-    them further down. With independent inputs (i) the assumption holds, and a resnet with \
-    BN follows Theorem 3 at small β and its centred variant (Thm3c) at large β, since BN \
-    removes the ReLU's mean that the theorem keeps.";
+const REGIMES: &str = "corr vs depth: on the 1-D grid, pairs 1 and P/32 steps apart (Δ1, Δ8) \
+    share their activation patterns at depth 1, so their fall with depth is the shattering: \
+    fastest for feedforward nets with BN, slower for resnets, slowest at small β. Far pairs \
+    start nearly independent. The theorems (dimmed there) describe inputs with independent \
+    patterns: press i for independent inputs, where the pairs meet the theorem and its \
+    idealised Monte Carlo (MC ± se), a resnet with BN following Theorem 3 at small β and its \
+    centred variant (Thm3c) at large β. ×: depths made of rounding error. o: integrated ↔ \
+    random readout.";
 
 /// Rows `text` takes when wrapped at spaces into `width` columns.
 fn wrapped_rows(text: &str, width: usize) -> u16 {

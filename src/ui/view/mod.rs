@@ -3,6 +3,7 @@
 
 mod acf;
 mod activity;
+mod axes;
 mod curves;
 mod depth;
 mod heatmap;
@@ -132,7 +133,16 @@ impl<'a> PaneCtx<'a> {
             self.waiting(frame, area, self.block(name));
             return None;
         };
-        Some((view, self.block(format!("{name} · L={}", view.stats.depth))))
+        // A depth made of rounding error says so on every pane that shows it.
+        let flag = if view.stats.roundoff {
+            " · ×round-off"
+        } else {
+            ""
+        };
+        Some((
+            view,
+            self.block(format!("{name} · L={}{flag}", view.stats.depth)),
+        ))
     }
 
     /// The pane's frame, titled with its side (in the A/B view) and name.
@@ -148,6 +158,15 @@ impl<'a> PaneCtx<'a> {
             block.border_style(self.state.theme.focus())
         } else {
             block
+        }
+    }
+
+    /// The runs whose charts must share a scale with this one: both sides in the A/B view,
+    /// else this pane's own.
+    fn compared(&self) -> Vec<&'a SweepResults> {
+        match (self.state.lab.pairing, &self.state.lab.b) {
+            (Pairing::Flipped(_), Some(b)) => vec![&self.state.lab.a, b],
+            _ => vec![self.run],
         }
     }
 
@@ -170,6 +189,13 @@ impl<'a> PaneCtx<'a> {
             area,
         );
     }
+}
+
+/// Draws a pane's frame and, inside it, `plot` (nothing where the pane is too small).
+fn framed(frame: &mut Frame, area: Rect, block: Block, plot: axes::Plot) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    plot.render(inner, frame.buffer_mut());
 }
 
 /// A chart series drawn as a line: every pane's datasets are built here.

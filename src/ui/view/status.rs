@@ -7,10 +7,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::config::{Arch, BnGrad, Inputs, LabConfig, spelling as value_name};
+use crate::config::{Arch, BnGrad, Inputs, LabConfig, Precision, spelling as value_name};
 use crate::ui::app::State;
 use crate::ui::keys::{BINDINGS, label};
-use crate::ui::lab::Pairing;
+use crate::ui::lab::{Pairing, SweepResults};
 
 /// The settings in a compact form, e.g. `ff+BN β=1 relu/he L=50 N=200 P=256 R=20 seed 0`.
 pub(super) fn settings(cfg: &LabConfig) -> String {
@@ -61,10 +61,20 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
             .as_ref()
             .map_or(Default::default(), |b| b.compute);
     let done = state.lab.a.depths.len();
-    let overflow = std::iter::once(&state.lab.a)
-        .chain(&state.lab.b)
-        .filter_map(|r| r.first_overflow())
-        .min();
+    let first = |of: fn(&SweepResults) -> Option<usize>| {
+        std::iter::once(&state.lab.a)
+            .chain(&state.lab.b)
+            .filter_map(of)
+            .min()
+    };
+    let overflow = first(SweepResults::first_overflow);
+    let roundoff = first(SweepResults::first_roundoff);
+    // Only f32 has a deeper precision to offer.
+    let deeper = if cfg.dtype == Precision::F32 {
+        " (f64 goes deeper)"
+    } else {
+        ""
+    };
     let progress = if let Some(notice) = &state.notice {
         notice.clone()
     } else if let Some(e) = state.lab.a.error.as_ref().or(state
@@ -76,8 +86,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         format!("error: {e}")
     } else if let Some(depth) = overflow {
         // The panes' numbers from there on are not numbers: say so, with the way out.
+        format!("Inf/NaN from depth {depth}{deeper} · {done}/{}", cfg.depth)
+    } else if let Some(depth) = roundoff {
         format!(
-            "Inf/NaN from depth {depth} (f64 goes deeper) · {done}/{}",
+            "round-off from depth {depth}{deeper} · {done}/{}",
             cfg.depth
         )
     } else if state.lab.paused {

@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset};
+use ratatui::widgets::{Axis, Block, Chart};
 
+use super::axes::{AxisSpec, Plot};
 use super::{PaneCtx, decimate, legend, line};
 use crate::config::Inputs;
 use crate::ui::app::State;
@@ -44,11 +44,28 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         items.push(("L=1".to_string(), theme.dim()));
     }
     let block = block.title_bottom(legend(items));
-    frame.render_widget(chart(datasets, &ctx.run.cfg, true).block(block), area);
+    let cfg = &ctx.run.cfg;
+    let sigma = AxisSpec::linear(-Y_RANGE, Y_RANGE, 3, "");
+    let plot = Plot {
+        datasets,
+        x: AxisSpec::linear(cfg.x_min, cfg.x_max, 5, "x"),
+        y: sigma.relabelled(|t| {
+            if t.at == 0.0 {
+                "0".into()
+            } else {
+                format!("{}σ", t.label)
+            }
+        }),
+        marker: theme.marker,
+        axis_style: theme.axis(),
+        cursor: None,
+    };
+    super::framed(frame, area, block, plot);
 }
 
 /// Fig. 1: (a) 1-layer and (b) 24-layer feedforward nets, (c) the 50-layer resnet, (d)
-/// brown and (e) white noise, one row each.
+/// brown and (e) white noise, one row each, every one on the same ±3σ scale (too few rows
+/// for labels: the title says so).
 pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &SweepResults) {
     let ff = &state.lab.a;
     let noise = &state.lab.noise;
@@ -76,7 +93,7 @@ pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Swe
     let columns = area.width.saturating_sub(2) as usize;
     for (i, ((title, trace), row)) in rows.into_iter().zip(areas.iter()).enumerate() {
         let focus = if i == 0 {
-            format!(" Fig. 1 · {title} ")
+            format!(" Fig. 1 · each ±{Y_RANGE}σ · {title} ")
         } else {
             format!(" {title} ")
         };
@@ -89,7 +106,9 @@ pub(super) fn figure1(frame: &mut Frame, area: Rect, state: &State, resnet: &Swe
                 } else {
                     state.theme.dim()
                 };
-                let chart = chart(vec![line(&data, state.theme.marker, style)], &ff.cfg, false);
+                let chart = Chart::new(vec![line(&data, state.theme.marker, style)])
+                    .x_axis(Axis::default().bounds([ff.cfg.x_min, ff.cfg.x_max]))
+                    .y_axis(Axis::default().bounds([-Y_RANGE, Y_RANGE]));
                 frame.render_widget(chart.block(block), *row);
             }
             None => frame.render_widget(
@@ -110,34 +129,4 @@ fn series(grid: &[f64], trace: &[f64], columns: usize) -> Vec<(f64, f64)> {
         .map(|(x, g)| (*x, (g * scale).clamp(-Y_RANGE, Y_RANGE)))
         .collect();
     decimate(&pts, columns)
-}
-
-fn chart<'a>(
-    datasets: Vec<Dataset<'a>>,
-    cfg: &crate::config::LabConfig,
-    labels: bool,
-) -> Chart<'a> {
-    let (x_labels, y_labels): (Vec<Line>, Vec<Line>) = if labels {
-        (
-            vec![
-                super::num(cfg.x_min).into(),
-                "x".into(),
-                super::num(cfg.x_max).into(),
-            ],
-            vec![
-                format!("-{Y_RANGE}σ").into(),
-                "0".into(),
-                format!("{Y_RANGE}σ").into(),
-            ],
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([cfg.x_min, cfg.x_max])
-                .labels(x_labels),
-        )
-        .y_axis(Axis::default().bounds([-Y_RANGE, Y_RANGE]).labels(y_labels))
 }
