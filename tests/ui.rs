@@ -372,6 +372,27 @@ fn snapshot_no_color_heatmap() {
     }
 }
 
+/// Without colour the curves of one chart keep apart by their glyphs, and each legend
+/// entry carries its curve's glyph.
+#[test]
+fn snapshot_no_color_charts() {
+    let theme = Theme::new(ColorMode::Never, MarkerKind::Braille, None, None);
+    let mut state = started(LabConfig { depth: 8, ..tiny() }, theme);
+    for pane in [Pane::Acf, Pane::Depth] {
+        state.lab.focus = pane;
+        state.lab.zoomed = true;
+        let backend = draw(&state, 80, 24);
+        let text = backend.to_string();
+        for glyph in ['•', '+'] {
+            assert!(
+                text.matches(glyph).count() >= 3,
+                "{pane:?}: {glyph} in the legend and on the curve"
+            );
+        }
+        insta::assert_snapshot!(format!("no_color_{pane:?}_80x24").to_lowercase(), backend);
+    }
+}
+
 // ---- worker ------------------------------------------------------------------------
 
 /// The real worker thread: streaming, the depth bound, and supersession by a newer job.
@@ -559,9 +580,12 @@ fn overflow_is_named_in_the_status_bar() {
 
 // ---- axes --------------------------------------------------------------------------
 
+/// An axis's labelled ticks: (row or column, label).
+type Ticks = Vec<(f64, String)>;
+
 /// The labelled ticks of every axis drawn in `buf`: for each corner `└`, the y ticks `┤`
-/// above it and the x ticks `┬` right of it, each as (row or column, label).
-fn axes(buf: &ratatui::buffer::Buffer) -> Vec<(Vec<(f64, String)>, Vec<(f64, String)>)> {
+/// above it and the x ticks `┬` right of it.
+fn axes(buf: &ratatui::buffer::Buffer) -> Vec<(Ticks, Ticks)> {
     let (w, h) = (buf.area.width, buf.area.height);
     let cell = |c: u16, r: u16| buf[(c, r)].symbol().to_string();
     // A label's characters: a number, maybe with a unit.
@@ -585,13 +609,13 @@ fn axes(buf: &ratatui::buffer::Buffer) -> Vec<(Vec<(f64, String)>, Vec<(f64, Str
             if cell(c, r) != "└" || c == 0 || r + 1 >= h {
                 continue;
             }
-            let y: Vec<(f64, String)> = (0..r)
+            let y: Ticks = (0..r)
                 .rev()
                 .take_while(|&row| matches!(cell(c, row).as_str(), "│" | "┤"))
                 .filter(|&row| cell(c, row) == "┤")
                 .filter_map(|row| token_at(c - 1, row).map(|t| (f64::from(row), t)))
                 .collect();
-            let x: Vec<(f64, String)> = (c + 1..w)
+            let x: Ticks = (c + 1..w)
                 .take_while(|&col| matches!(cell(col, r).as_str(), "─" | "┬" | "▲"))
                 .filter(|&col| cell(col, r) == "┬")
                 .filter_map(|col| token_at(col, r + 1).map(|t| (f64::from(col), t)))

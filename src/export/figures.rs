@@ -6,6 +6,7 @@ use plotters::style::RGBColor;
 use crate::config::LabConfig;
 use crate::export::Run;
 use crate::export::plot::{Curve, Figure, Panel, series_color};
+use crate::lab::depth_curves::CorrVsDepth;
 use crate::lab::readout::Estimator;
 use crate::lab::summary::DepthView;
 use crate::lab::theory::{Model, moments};
@@ -138,6 +139,19 @@ fn measured(v: &[DepthView], estimator: Estimator) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The correlation of pairs P/32 grid steps apart against depth, and that distance (the
+/// corr-vs-depth pane's middle curve).
+fn mid_pairs(cfg: &LabConfig, v: &[DepthView]) -> (Vec<(f64, f64)>, usize) {
+    let stats: Vec<_> = v.iter().map(|d| &d.stats).collect();
+    let curves = CorrVsDepth::new(cfg, &stats, None, EST);
+    let points = curves
+        .mid
+        .iter()
+        .map(|p| (p.depth as f64, p.value))
+        .collect();
+    (points, curves.mid_distance)
+}
+
 /// How a figure names an estimator.
 fn estimator_name(estimator: Estimator) -> &'static str {
     match estimator {
@@ -189,6 +203,7 @@ pub fn correlation(
 ) -> Figure {
     let (ff_theorem, ff_theory) = theorem(ff, ffv.len());
     let (res_theorem, res_theory) = theorem(res, resv.len());
+    let (ff_mid, res_mid) = (mid_pairs(ff, ffv), mid_pairs(res, resv));
     let ffc = series_color(0, 2);
     let resc = series_color(1, 2);
     Figure {
@@ -198,16 +213,30 @@ pub fn correlation(
             x_label: "depth L".into(),
             y_label: "correlation (log)".into(),
             curves: vec![
-                curve("feedforward, measured", measured(ffv, EST), ffc, false),
+                curve(
+                    format!("feedforward, pairs {} steps apart", ff_mid.1),
+                    ff_mid.0,
+                    ffc,
+                    false,
+                ),
+                curve("feedforward, far pairs", measured(ffv, EST), ffc, true),
                 curve(ff_theorem, ff_theory, THEORY, true),
-                curve("resnet, measured", measured(resv, EST), resc, false),
+                curve(
+                    format!("resnet, pairs {} steps apart", res_mid.1),
+                    res_mid.0,
+                    resc,
+                    false,
+                ),
+                curve("resnet, far pairs", measured(resv, EST), resc, true),
                 curve(res_theorem, res_theory, RGBColor(90, 90, 90), true),
             ],
             log_y: true,
         }],
         columns: 1,
         caption: format!(
-            "Far-apart points (corr_far, {}); values <= 0 left out. {}",
+            "Pairs P/32 grid steps apart (their fall is the shattering) and far apart (corr_far; \
+             the theorems describe inputs with independent patterns), {}; log scale where every \
+             value is positive, else linear. {}",
             estimator_name(EST),
             sizes(ff)
         ),

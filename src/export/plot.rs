@@ -158,8 +158,21 @@ fn lines<DB: DrawingBackend>(
     let all = curves.iter().flat_map(|c| c.points.iter());
     let finite: Vec<(f64, f64)> = all
         .copied()
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
+    // A log axis has no place for values at or below zero: rather than drop them, such a
+    // panel is drawn on a linear axis, and its label says so.
+    let wanted_log = log_y;
+    let log_y = log_y && finite.iter().all(|p| p.1 > 0.0);
+    let y_label = if wanted_log && !log_y {
+        format!(
+            "{} (linear: values ≤ 0)",
+            y_label.trim_end_matches(" (log)")
+        )
+    } else {
+        y_label.to_string()
+    };
+    let y_label = y_label.as_str();
     let (x0, x1) = range(finite.iter().map(|p| p.0));
     let (y0, y1) = range(finite.iter().map(|p| p.1));
     let mut builder = ChartBuilder::on(area);

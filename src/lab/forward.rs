@@ -274,7 +274,7 @@ impl Layer<'_> {
         };
         if self.perturbation != 0.0 {
             let factor = T::of(1.0 + self.perturbation);
-            values.iter_mut().for_each(|z| *z = *z * factor);
+            values.iter_mut().for_each(|z| *z *= factor);
         }
         for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
             // With one direction every point moves; with P, direction i / P moves point

@@ -84,7 +84,7 @@ pub fn relative_change(a: &[f64], b: &[f64], points: usize) -> f64 {
                 (d + (x - y) * (x - y), n + x * x)
             });
             match (diff, norm) {
-                (d, _) if d == 0.0 => 0.0,
+                (0.0, _) => 0.0,
                 (d, n) if n > 0.0 && d.is_finite() => (d / n).sqrt(),
                 _ => f64::INFINITY,
             }

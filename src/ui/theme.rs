@@ -100,6 +100,33 @@ impl Theme {
         Style::new().add_modifier(Modifier::DIM)
     }
 
+    /// The marker of the i-th of several series: the theme's own where colours tell them
+    /// apart, else a different glyph each, so curves stay distinct without colour.
+    pub fn series_marker(&self, i: usize) -> Marker {
+        const GLYPHS: [Marker; 5] = [
+            Marker::Dot,
+            Marker::Custom('+'),
+            Marker::Custom('x'),
+            Marker::Custom('o'),
+            Marker::Custom('*'),
+        ];
+        match (self.has_color(), i) {
+            (true, _) | (false, 0) => self.marker,
+            (false, i) => GLYPHS[(i - 1) % GLYPHS.len()],
+        }
+    }
+
+    /// The glyph a legend shows for a series drawn with `marker`: a line where colour
+    /// tells series apart, else the marker's own character.
+    pub fn legend_glyph(&self, marker: Marker) -> char {
+        match (self.has_color(), marker) {
+            (false, Marker::Dot) => '•',
+            (false, Marker::Braille) => '⣀',
+            (false, Marker::Custom(c)) => c,
+            _ => '─',
+        }
+    }
+
     /// Axis lines, ticks and their labels.
     pub fn axis(&self) -> Style {
         Style::new()
@@ -110,7 +137,7 @@ impl Theme {
         if self.has_color() {
             self.marker
         } else {
-            Marker::Dot
+            Marker::Custom('·')
         }
     }
 

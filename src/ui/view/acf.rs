@@ -68,21 +68,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         line(&brown, reference, theme.brown()),
         line(&white, reference, theme.white_noise()),
     ];
+    let glyph = theme.legend_glyph(reference);
     let mut items = vec![
-        ("brown".to_string(), theme.brown()),
-        ("white".into(), theme.white_noise()),
+        (format!("{glyph}brown"), theme.brown()),
+        (format!("{glyph}white"), theme.white_noise()),
     ];
     for (i, (d, c)) in depths.iter().zip(&curves).enumerate() {
         let style = theme.series(i, depths.len());
-        datasets.push(line(c, theme.marker, style));
-        items.push((
-            if i == 0 {
-                format!("L={d}")
-            } else {
-                d.to_string()
-            },
-            style,
-        ));
+        let marker = theme.series_marker(i);
+        datasets.push(line(c, marker, style));
+        let name = if i == 0 {
+            format!("L={d}")
+        } else {
+            d.to_string()
+        };
+        items.push((format!("{}{name}", theme.legend_glyph(marker)), style));
     }
     let block = block.title_bottom(legend(items));
     let rows = block.inner(area).height.saturating_sub(2);

@@ -236,7 +236,7 @@ fn thin<T: Copy>(items: &[T], most: usize) -> Vec<T> {
     }
     let stride = (items.len() - 1).div_ceil(most - 1);
     let mut out: Vec<T> = items.iter().copied().step_by(stride).collect();
-    if (items.len() - 1) % stride != 0 {
+    if !(items.len() - 1).is_multiple_of(stride) {
         out.pop();
         out.extend(items.last().copied());
     }

@@ -163,11 +163,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         datasets.push(reference(&centred, centred_style));
     }
     datasets.push(reference(&theorem, theorem_style));
+    // Without colour each measured curve has its own glyph.
+    let (near_marker, mid_marker, far_marker) = (
+        theme.series_marker(0),
+        theme.series_marker(1),
+        theme.series_marker(2),
+    );
     if grid {
-        datasets.push(set(&neighbour, near_style, GraphType::Line));
-        datasets.push(set(&mid, mid_style, GraphType::Line));
+        datasets.push(set(&neighbour, near_style, GraphType::Line).marker(near_marker));
+        datasets.push(set(&mid, mid_style, GraphType::Line).marker(mid_marker));
     }
-    datasets.push(set(&far, far_style, GraphType::Line));
+    datasets.push(set(&far, far_style, GraphType::Line).marker(far_marker));
     if !grid {
         datasets.extend(error_bars.iter().map(|b| set(b, mc_style, GraphType::Line)));
         datasets.push(set(&monte_carlo, mc_style, GraphType::Scatter).marker(Marker::Dot));
@@ -176,24 +182,40 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let full = area.width.saturating_sub(2) >= 48;
     let name = theorem_name(d.model);
     let mut items = Vec::new();
+    let glyph = |m| theme.legend_glyph(m);
+    let ref_glyph = glyph(theme.reference_marker());
     if grid {
-        items.push(("Δ1".to_string(), near_style));
-        items.push((format!("Δ{}", d.mid_distance), mid_style));
-        items.push((if full { "far±se" } else { "far" }.to_string(), far_style));
+        items.push((format!("{}Δ1", glyph(near_marker)), near_style));
+        items.push((
+            format!("{}Δ{}", glyph(mid_marker), d.mid_distance),
+            mid_style,
+        ));
+        items.push((
+            format!(
+                "{}{}",
+                glyph(far_marker),
+                if full { "far±se" } else { "far" }
+            ),
+            far_style,
+        ));
         items.push((
             if full {
-                format!("{name}: indep.")
+                format!("{ref_glyph}{name}: indep.")
             } else {
-                name.to_string()
+                format!("{ref_glyph}{name}")
             },
             theorem_style,
         ));
     } else {
         items.push((
-            if full { "pairs±se" } else { "pairs" }.to_string(),
+            format!(
+                "{}{}",
+                glyph(far_marker),
+                if full { "pairs±se" } else { "pairs" }
+            ),
             far_style,
         ));
-        items.push((name.to_string(), theorem_style));
+        items.push((format!("{ref_glyph}{name}"), theorem_style));
         if !d.monte_carlo.is_empty() {
             items.push((if full { "MC±se" } else { "MC" }.to_string(), mc_style));
         }

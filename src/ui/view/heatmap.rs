@@ -79,7 +79,7 @@ impl Levels {
     /// the bar, so the bar shows every level.
     fn for_rows(rows: u16) -> Self {
         let n = rows.clamp(1, 9);
-        Self(if n % 2 == 0 { n - 1 } else { n })
+        Self(if n.is_multiple_of(2) { n - 1 } else { n })
     }
 
     /// The level of `v` in [-1, 1]: the centre of the level's interval.

@@ -207,11 +207,14 @@ fn line<'a>(data: &'a [(f64, f64)], marker: Marker, style: Style) -> Dataset<'a>
         .style(style)
 }
 
-/// A legend line: coloured names separated by gaps.
+/// A legend line: coloured names separated by gaps, each behind a line (or, without
+/// colour, the glyph its curve is drawn with: names may start with one).
 fn legend<'a>(items: Vec<(String, ratatui::style::Style)>) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (name, style) in items {
-        spans.push(Span::styled(format!("─{name}"), style));
+        let marked = name.starts_with(['•', '+', 'x', 'o', '*', '─', '×', '·', '⣀']);
+        let text = if marked { name } else { format!("─{name}") };
+        spans.push(Span::styled(text, style));
         spans.push(Span::raw(" "));
     }
     Line::from(spans)
