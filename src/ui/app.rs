@@ -59,7 +59,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Train(u) => {
-            state.train.receive(u);
+            if let Some(notice) = state.train.receive(u) {
+                state.notice = Some(notice);
+            }
             Vec::new()
         }
         Action::Key(command) => dispatch(state, command),

@@ -26,7 +26,7 @@ const REGIMES: &str = "corr vs depth: the theorem and its Monte Carlo (MC ± se)
     removes the ReLU's mean that the theorem keeps.";
 
 /// Rows `text` takes when wrapped at spaces into `width` columns.
-fn wrapped_rows(text: &str, width: usize) -> u16 {
+pub(super) fn wrapped_rows(text: &str, width: usize) -> u16 {
     let mut rows = 1;
     let mut used = 0;
     for word in text.split(' ').map(|w| w.chars().count()) {
