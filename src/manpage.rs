@@ -16,16 +16,11 @@ pub fn render(cmd: clap::Command) -> std::io::Result<Vec<u8>> {
     let preamble = Roff::new().render();
     let mut page = Vec::new();
     man.render_title(&mut page)?;
-    let sections: [fn(&Man, &mut dyn std::io::Write) -> std::io::Result<()>; 4] = [
-        Man::render_name_section,
-        Man::render_synopsis_section,
-        Man::render_description_section,
-        Man::render_options_section,
-    ];
     let mut rest = Vec::new();
-    for section in sections {
-        section(&man, &mut rest)?;
-    }
+    man.render_name_section(&mut rest)?;
+    man.render_synopsis_section(&mut rest)?;
+    man.render_description_section(&mut rest)?;
+    man.render_options_section(&mut rest)?;
     rest.extend(subcommands(&cmd).render().into_bytes());
     rest.extend(keys().render().into_bytes());
     man.render_extra_section(&mut rest)?;
