@@ -28,6 +28,8 @@ pub struct State {
     /// why there is no log file), until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
+    /// A script's narration, drawn above the status bar until the next `caption` line.
+    pub caption: Option<String>,
     /// Show what the wall clock decides (compute time, images/s, ETA, log names); a script
     /// turns it off so its screens are the same on every machine.
     pub wall_clock: bool,
@@ -44,6 +46,7 @@ impl State {
             help: false,
             quit: false,
             notice: None,
+            caption: None,
             theme,
             wall_clock: true,
         };
