@@ -524,11 +524,11 @@ fn runs_dir() -> tempfile::TempDir {
 #[test]
 fn past_runs_are_loaded_from_the_runs_dir() {
     let dir = runs_dir();
-    let (runs, skipped) = train::past_runs(dir.path());
+    let (runs, notes) = train::past_runs(dir.path());
     assert_eq!(runs.len(), 3);
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert!(skipped[0].contains("1700000300-bad.jsonl") && skipped[0].contains("no config"));
-    assert!(skipped[1].contains("1700000400-odd.jsonl") && skipped[1].contains("settings"));
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("1700000300-bad.jsonl") && notes[0].contains("no config"));
+    assert!(notes[1].contains("1700000400-odd.jsonl") && notes[1].contains("settings"));
     // The worker sends them right after the data status, before any job.
     let (_jobs, job_rx) = tokio::sync::mpsc::channel(1);
     let (update_tx, mut updates) = tokio::sync::mpsc::channel(4);
@@ -547,7 +547,7 @@ fn past_runs_are_loaded_from_the_runs_dir() {
         past,
         TrainUpdate::Past {
             runs: runs.clone(),
-            skipped: skipped.clone()
+            notes: notes.clone()
         }
     );
     // The tab puts them ahead of a run queued meanwhile, which stays selected.
@@ -574,6 +574,33 @@ fn past_runs_are_loaded_from_the_runs_dir() {
         assert!(backend.to_string().contains("past"));
         insta::assert_snapshot!(format!("train_past_runs_{w}x{h}"), backend);
     }
+}
+
+#[test]
+fn only_the_newest_past_runs_are_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 0..26 {
+        let cfg = TrainConfig {
+            seed,
+            ..TrainConfig::default()
+        };
+        write_log(dir.path(), 1_700_000_000 + seed, &cfg, 0.05, None);
+    }
+    let (runs, notes) = train::past_runs(dir.path());
+    let seeds: Vec<u64> = runs.iter().map(|r| r.cfg.seed).collect();
+    assert_eq!(
+        seeds,
+        (2..26).collect::<Vec<u64>>(),
+        "the newest, oldest first"
+    );
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("newest 24 of the 26 runs"), "{notes:?}");
+    // Only the newest eight start in the charts.
+    let mut state = on_tab();
+    send(&mut state, TrainUpdate::Past { runs, notes });
+    let shown: Vec<bool> = state.train.runs.iter().map(|r| r.shown).collect();
+    assert_eq!(shown.iter().filter(|s| **s).count(), 8);
+    assert!(shown[16..].iter().all(|s| *s));
 }
 
 #[test]

@@ -371,9 +371,9 @@ impl TrainTab {
                     self.fetch = Some(event);
                 }
             }
-            TrainUpdate::Past { runs, skipped } => {
+            TrainUpdate::Past { runs, notes } => {
                 self.add_past(runs);
-                return (!skipped.is_empty()).then(|| skipped.join("; "));
+                return (!notes.is_empty()).then(|| notes.join("; "));
             }
             TrainUpdate::Started {
                 run,

@@ -60,10 +60,10 @@ pub enum TrainUpdate {
     /// How a download is going (progress at most once per 0.1%).
     Fetch(Progress),
     /// The runs logged in the runs directory before this session (sent once at start when
-    /// there are any), and the logs that could not be read, each with why.
+    /// there is anything to say), and notes on the logs left out, each with why.
     Past {
         runs: Vec<PastRun>,
-        skipped: Vec<String>,
+        notes: Vec<String>,
     },
 }
 
@@ -84,13 +84,13 @@ const MAX_PAST_LOG_BYTES: u64 = 16 << 20;
 /// The newest logs in `dir` that hold a run's settings, oldest first. A log that cannot be
 /// read or has no readable settings is skipped with a note; none of it is fatal.
 pub fn past_runs(dir: &Path) -> (Vec<PastRun>, Vec<String>) {
-    let mut skipped = Vec::new();
+    let mut notes = Vec::new();
     let paths = match runlog::log_paths(dir) {
         Ok(paths) => paths,
         Err(e) => return (Vec::new(), vec![format!("{e:#}")]),
     };
     if paths.len() > MAX_PAST_RUNS {
-        skipped.push(format!(
+        notes.push(format!(
             "the training tab shows the newest {MAX_PAST_RUNS} of the {} runs logged in {}",
             paths.len(),
             dir.display()
@@ -110,11 +110,11 @@ pub fn past_runs(dir: &Path) -> (Vec<PastRun>, Vec<String>) {
             Ok(run) => runs.push(run),
             Err(e) => {
                 log::warn!("past run skipped: {e:#}");
-                skipped.push(format!("skipped {e:#}"));
+                notes.push(format!("skipped {e:#}"));
             }
         }
     }
-    (runs, skipped)
+    (runs, notes)
 }
 
 /// Where the training worker finds data and writes logs.
@@ -198,9 +198,9 @@ impl Worker {
         if self.send(TrainUpdate::Data(status)).is_err() {
             return;
         }
-        let (runs, skipped) = past_runs(&self.paths.runs_dir);
-        if !(runs.is_empty() && skipped.is_empty())
-            && self.send(TrainUpdate::Past { runs, skipped }).is_err()
+        let (runs, notes) = past_runs(&self.paths.runs_dir);
+        if !(runs.is_empty() && notes.is_empty())
+            && self.send(TrainUpdate::Past { runs, notes }).is_err()
         {
             return;
         }
