@@ -51,14 +51,23 @@ pub(super) fn look(theme: &Theme, run: &RunView) -> RunLook {
     look
 }
 
-/// A chart's legend: each run's glyph and name in its colour, as many as fit in `width`
-/// columns, then how many more there are (the table lists them all).
+/// A chart's legend: each run's glyph and name in its colour (with its number when another
+/// run has the same settings), as many as fit in `width` columns, then how many more there
+/// are (the table lists them all).
 pub(super) fn legend<'a>(theme: &Theme, runs: &[&RunView], width: u16) -> Line<'a> {
+    let labels: Vec<String> = runs.iter().map(|r| label(&r.cfg)).collect();
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    for (i, run) in runs.iter().enumerate() {
+    for (i, (run, name)) in runs.iter().zip(&labels).enumerate() {
         let look = look(theme, run);
-        let entry = format!("{} {} ", look.glyph(), label(&run.cfg));
+        // Runs of the same settings are told apart by their number in the table.
+        let twin = labels.iter().filter(|l| *l == name).count() > 1;
+        let number = if twin {
+            format!(" #{}", run.id)
+        } else {
+            String::new()
+        };
+        let entry = format!("{} {name}{number} ", look.glyph());
         let entry_width = entry.chars().count();
         let rest = runs.len() - i;
         // Room is kept for the "+N more" that a later run might need.
