@@ -42,9 +42,8 @@ pub enum TrainFormat {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Headless>,
-    /// Settings file (default: ./config.toml when it exists).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: FileArgs,
     #[command(flatten)]
     pub lab: LabArgs,
     #[command(flatten)]
@@ -205,6 +204,15 @@ pub struct DownloadArgs {
     pub url: Option<String>,
 }
 
+/// The settings file, offered only by the commands that read one (the lab, `grad`,
+/// `theory`, `export` and `figures`); before the subcommand it counts for that subcommand.
+#[derive(Debug, Default, Args)]
+pub struct FileArgs {
+    /// Settings file (default: ./config.toml when it exists).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
 /// The experiment's settings; each overrides the config file.
 #[derive(Debug, Default, PartialEq, Args)]
 pub struct LabArgs {
@@ -312,6 +320,8 @@ pub struct UiArgs {
 #[derive(Debug, Args)]
 pub struct GradArgs {
     #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
     pub lab: LabArgs,
     /// Only report these depths (comma separated).
     #[arg(long, value_delimiter = ',')]
@@ -325,6 +335,8 @@ pub struct GradArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
     #[command(flatten)]
     pub lab: LabArgs,
     /// The JSON file, or with --format csv the folder that gets one CSV file per table.
@@ -345,6 +357,8 @@ pub struct FiguresArgs {
     /// Sizes, seed, precision and device of the sweeps (the architecture, depth, β and
     /// batch norm are each figure's own).
     #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
     pub lab: LabArgs,
     /// The folder the figures are written to.
     #[arg(long, value_name = "DIR")]
@@ -359,6 +373,8 @@ pub struct FiguresArgs {
 
 #[derive(Debug, Args)]
 pub struct TheoryArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
     #[command(flatten)]
     pub lab: LabArgs,
     /// Monte-Carlo draws of the idealised model.
@@ -449,14 +465,14 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
         cli.command.is_none() || cli.lab == LabArgs::default(),
         "lab flags go after the subcommand, e.g. `shatterlab grad --depth 24`"
     );
+    // Given before a subcommand, --config is that subcommand's.
+    let before = cli.file.config;
+    let file = |own: FileArgs| file_config(own.config.or(before.clone()).as_deref());
+    if let (Some(name), Some(_)) = (cli.command.as_ref().and_then(reads_no_file), &before) {
+        anyhow::bail!("invalid --config for {name}: {name} reads no settings file, only its flags");
+    }
     match cli.command {
-        Some(Headless::Train(args)) => {
-            anyhow::ensure!(
-                cli.config.is_none(),
-                "invalid --config for train: train reads no settings file, only its flags"
-            );
-            train_options(args).map(Invocation::Train)
-        }
+        Some(Headless::Train(args)) => train_options(args).map(Invocation::Train),
         Some(Headless::Data(DataCommand::Download(args))) => {
             Ok(Invocation::Download(DownloadOptions {
                 dir: args.dir,
@@ -471,14 +487,11 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             Ok(Invocation::Print(script))
         }
         Some(Headless::Man) => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .context("rendering the man page")?;
+            let page = crate::manpage::render(Cli::command()).context("rendering the man page")?;
             Ok(Invocation::Print(page))
         }
         Some(Headless::Grad(args)) => {
-            let mut file = file_config(cli.config.as_deref())?;
+            let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
             let opts = GradOptions {
                 depths: args.depths,
@@ -489,7 +502,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             Ok(Invocation::Grad(lab, opts))
         }
         Some(Headless::Export(args)) => {
-            let mut file = file_config(cli.config.as_deref())?;
+            let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
             let opts = ExportOptions {
                 out: args.out,
@@ -501,7 +514,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             Ok(Invocation::Export(lab, opts))
         }
         Some(Headless::Figures(args)) => {
-            let mut file = file_config(cli.config.as_deref())?;
+            let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
             let opts = FiguresOptions {
                 out: args.out,
@@ -512,7 +525,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             Ok(Invocation::Figures(lab, opts))
         }
         Some(Headless::Theory(args)) => {
-            let mut file = file_config(cli.config.as_deref())?;
+            let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
             let opts = TheoryOptions {
                 trials: args.trials,
@@ -523,7 +536,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
             Ok(Invocation::Theory(lab, opts))
         }
         None => {
-            let mut file = file_config(cli.config.as_deref())?;
+            let mut file = file(FileArgs::default())?;
             let lab = lab_config(&mut file, &cli.lab)?;
             let mut look = file.ui;
             if let Some(c) = cli.ui.color {
@@ -556,6 +569,19 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
                 ui,
                 no_tui: cli.no_tui,
             })
+        }
+    }
+}
+
+/// The subcommands that read no settings file (and so do not offer --config), by name.
+fn reads_no_file(command: &Headless) -> Option<&'static str> {
+    match command {
+        Headless::Train(_) => Some("train"),
+        Headless::Data(_) => Some("data"),
+        Headless::Completions { .. } => Some("completions"),
+        Headless::Man => Some("man"),
+        Headless::Grad(_) | Headless::Theory(_) | Headless::Export(_) | Headless::Figures(_) => {
+            None
         }
     }
 }
@@ -654,8 +680,8 @@ pub fn negative_value_hint(err: &clap::Error) -> Option<String> {
     negative.then(|| "(expected a non-negative integer)".to_string())
 }
 
-/// Names the commands that take a lab flag another subcommand (`train`, `man`, ...) rejected,
-/// for clap's "unexpected argument".
+/// Names the commands that take a lab flag (or --config) another subcommand (`train`,
+/// `man`, ...) rejected, for clap's "unexpected argument".
 pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::UnknownArgument {
@@ -667,6 +693,9 @@ pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
     let flag = arg.split('=').next()?.trim_start_matches('-');
     let lab = LabArgs::augment_args(clap::Command::new("lab"));
     let is_lab_flag = lab.get_arguments().any(|a| a.get_long() == Some(flag));
+    let is_file_flag = FileArgs::augment_args(clap::Command::new("file"))
+        .get_arguments()
+        .any(|a| a.get_long() == Some(flag));
     // The subcommand that refused it, from the usage line ("Usage: shatterlab man ...").
     let command = match err.get(ContextKind::Usage) {
         Some(ContextValue::StyledStr(usage)) => usage.to_string(),
@@ -677,6 +706,12 @@ pub fn misplaced_flag_hint(err: &clap::Error) -> Option<String> {
         .nth(2)
         .unwrap_or("train")
         .to_string();
+    if is_file_flag {
+        return Some(format!(
+            "--{flag} names a settings file: `shatterlab`, `grad`, `theory`, `export` and \
+             `figures` read one, `{command}` reads none, only its flags"
+        ));
+    }
     is_lab_flag.then(|| {
         format!("--{flag} is a 1-D lab flag: `shatterlab`, `shatterlab grad` and `shatterlab theory` take it, `{command}` does not")
     })

@@ -10,6 +10,7 @@ pub mod export;
 pub mod fsio;
 pub mod kernels;
 pub mod lab;
+pub mod manpage;
 pub mod nets;
 pub mod output;
 pub mod shutdown;

@@ -95,7 +95,8 @@ fn svg_rows(svg: &str) -> Vec<String> {
 #[test]
 fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
     let script = "resize 90 30\nwait sweep\nsnapshot start\nkeys s ]\nwait sweep\nkey a\n\
-                  wait sweep\nsnapshot ab\nkey E\nkey P\nquit\n";
+                  wait sweep\ncaption \"A/B: the skips flipped # in B\"\nsnapshot ab\nkey E\n\
+                  key P\nquit\n";
     let runs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     for dir in &runs {
         run_script(dir.path(), script);
@@ -118,6 +119,10 @@ fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
     assert!(
         ab.contains("A · gradient") && ab.contains("B ±skips"),
         "{ab}"
+    );
+    assert!(
+        ab.contains(" A/B: the skips flipped # in B"),
+        "no caption: {ab}"
     );
     let status = ab.lines().find(|l| l.contains("seed 3")).unwrap();
     assert!(
@@ -191,6 +196,12 @@ fn a_script_is_recorded_and_its_screens_are_the_same_every_run() {
     assert_eq!(replayed, saved[..replayed.len()]);
     assert!(saved[replayed.len()..].iter().all(|l| l.is_empty()));
     assert!(final_text.contains("saved "), "{final_text}");
+    // The caption is in the recording too.
+    assert!(
+        replayed
+            .iter()
+            .any(|l| l.contains("A/B: the skips flipped # in B"))
+    );
     // The recording ends by leaving the alternate screen.
     assert!(events.iter().any(|e| e.2.contains("\x1b[?1049l")));
 }

@@ -352,20 +352,70 @@ fn an_unknown_shell_is_a_one_line_error() {
 }
 
 #[test]
-fn the_man_page_has_name_synopsis_and_the_subcommands() {
+fn the_man_page_has_name_synopsis_the_subcommands_and_every_key() {
     let out = lab().arg("man").output().unwrap();
     assert!(out.status.success());
     let page = String::from_utf8(out.stdout).unwrap();
     assert!(page.contains(".TH shatterlab 1"), "not a roff man page");
-    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS", ".SH KEYS"] {
         assert!(page.contains(section), "man page lacks {section}");
     }
-    for sub in ["grad", "theory", "train", "data"] {
+    for sub in [
+        "grad",
+        "theory",
+        "train",
+        "export",
+        "figures",
+        "data download",
+    ] {
         assert!(
-            page.contains(&format!("shatterlab\\-{sub}(1)")),
+            page.contains(&format!("\\fBshatterlab {sub}\\fR")),
             "man page lacks {sub}"
         );
     }
+    // No page of its own is installed for any subcommand, so none is referred to.
+    assert!(!page.contains("(1)"), "man page refers to another page");
+    let keys = &page[page.find(".SH KEYS").unwrap()..];
+    for binding in shatterlab::ui::keys::BINDINGS {
+        let label = shatterlab::ui::keys::labels(binding).replace('-', "\\-");
+        assert!(
+            keys.contains(&format!("\\fB{label}\\fR")),
+            "KEYS lacks {label}"
+        );
+    }
+}
+
+#[test]
+fn only_the_commands_that_read_a_settings_file_offer_config() {
+    for args in [&["--help"][..], &["grad", "--help"], &["theory", "--help"]] {
+        lab()
+            .args(args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--config"));
+    }
+    for args in [
+        &["train", "--help"][..],
+        &["data", "download", "--help"],
+        &["man", "--help"],
+        &["completions", "--help"],
+    ] {
+        lab()
+            .args(args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--config").not());
+    }
+    for args in [&["man", "--config", "x"][..], &["--config", "x", "man"]] {
+        let err = error_of(args);
+        assert!(
+            err.contains("--config") && err.contains("man") && err.contains("reads no"),
+            "{err}"
+        );
+    }
+    // Before a subcommand that reads one, it is that subcommand's.
+    let err = error_of(&["--config", "/nonexistent/shatterlab.toml", "grad"]);
+    assert!(err.contains("/nonexistent/shatterlab.toml"), "{err}");
 }
 
 #[test]

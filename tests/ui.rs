@@ -16,6 +16,7 @@ use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::effect::Effect;
 use shatterlab::ui::keys::command_for;
 use shatterlab::ui::lab::{Pairing, Pane, Preset, Toggle};
+use shatterlab::ui::script::{Script, Step};
 use shatterlab::ui::theme::Theme;
 use shatterlab::worker::sweep::{Job, Side, Update};
 
@@ -348,6 +349,42 @@ fn snapshot_figure_1() {
     for (w, h) in SIZES {
         insta::assert_snapshot!(format!("figure1_{w}x{h}"), draw(&state, w, h));
     }
+}
+
+/// A script's `caption` lines, as the event loop carries them out.
+fn run_captions(state: &mut State, script: &str) {
+    let script = Script::parse(std::path::Path::new("t.script"), script).unwrap();
+    for (_, step) in script.steps {
+        let Step::Caption(text) = step else {
+            panic!("not a caption: {step:?}");
+        };
+        state.caption = text;
+    }
+}
+
+#[test]
+fn snapshot_a_script_caption() {
+    let mut state = started(tiny(), theme());
+    let plain = draw(&state, 80, 24);
+    run_captions(
+        &mut state,
+        "caption \"A 4-layer feedforward net with batch norm: its gradient is already rough # 1\"",
+    );
+    for (w, h) in SIZES {
+        let screen = draw(&state, w, h).to_string();
+        assert!(screen.contains("already rough # 1"), "{screen}");
+        // Above the status bar and the key hints, which stay.
+        let rows: Vec<&str> = screen.lines().collect();
+        assert!(rows[rows.len() - 1].contains("? help"), "{screen}");
+        assert!(rows[rows.len() - 2].contains("seed 0"), "{screen}");
+        insta::assert_snapshot!(format!("caption_{w}x{h}"), draw(&state, w, h));
+    }
+    run_captions(&mut state, "caption");
+    assert_eq!(
+        draw(&state, 80, 24),
+        plain,
+        "an empty caption takes it away"
+    );
 }
 
 #[test]

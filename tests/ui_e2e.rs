@@ -50,10 +50,10 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     screen.wait_for(&["res+BN", " 6/6 "]);
     // The training tab, its data found: a run starts, is stopped, and its log says so.
     send("t");
-    screen.wait_for(&["CIFAR-10 runs", "CPU defaults", "L=6 res+BN", "· data /"]);
+    screen.wait_for(&["CIFAR-10 runs", "tab defaults", "res+BN d6 s3", "· data /"]);
     send("n");
     // The CPU defaults: 10 000 images / batch 64 = 156 steps an epoch, 5 epochs.
-    screen.wait_for(&["●1", "/780"]);
+    screen.wait_for(&["●⣀1", "/780"]);
     send("x");
     screen.wait_for(&["stopped"]);
     let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
@@ -71,7 +71,7 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     send("n");
     screen.wait_until("run 2 training", |s| {
         let text = s.text();
-        text.contains("●2") && !text.contains("starting")
+        text.contains("●⣀2") && !text.contains("starting")
     });
     send("t");
     screen.wait_for(&["autocorrelation"]);
@@ -134,7 +134,7 @@ fn train_a_run(screen: &mut Screen, keys: &mut ChildStdin) {
     press(keys, "n");
     screen.wait_until("run 1 training", |s| {
         let text = s.text();
-        text.contains("●1") && !text.contains("starting")
+        text.contains("●⣀1") && !text.contains("starting")
     });
 }
 

@@ -4,18 +4,21 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crossterm::event::KeyCode;
-use shatterlab::config::{Activation, Arch, DeviceKind, Init, LabConfig};
+
+use shatterlab::config::{Activation, Arch, ColorMode, DeviceKind, Init, LabConfig, MarkerKind};
 use shatterlab::nets::conv::ConvInit;
 use shatterlab::train::config::TrainConfig;
 use shatterlab::train::datadir::DataStatus;
 use shatterlab::train::download::{Progress, Source};
+use shatterlab::train::runlog::{Header, RunLog, run_name};
 use shatterlab::train::trainer::{RunState, TrainEvent};
 use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::command::Tab;
 use shatterlab::ui::effect::Effect;
+use shatterlab::ui::theme::Theme;
 use shatterlab::ui::train::{Phase, cpu_defaults, draft};
 use shatterlab::worker::train::{self, TrainJob, TrainPaths, TrainUpdate};
 
@@ -66,32 +69,38 @@ fn loss_at(step: u64, rate: f64) -> f64 {
     2.3 * (-s * rate).exp() + 0.2 + 0.15 * (s * 1.7).sin().abs()
 }
 
-/// Feeds `steps` step records (and the epoch records due) to run `run`.
-fn train(state: &mut State, run: u64, steps: u64, per_epoch: u64, rate: f64) {
+/// The records of `steps` steps of run `run` (and the epoch records due).
+fn records(run: u64, steps: u64, per_epoch: u64, rate: f64) -> Vec<TrainEvent> {
+    let mut events = Vec::new();
     for step in 1..=steps {
         let epoch = ((step - 1) / per_epoch) as usize;
-        let event = TrainEvent::Step {
+        events.push(TrainEvent::Step {
             step,
             epoch,
             loss: Some(loss_at(step, rate)),
             lr: 1e-3,
             images_per_sec: 250.0 + run as f64 * 10.0,
             state: RunState::Running,
-        };
-        send(state, TrainUpdate::Event { run, event });
+        });
         if step % per_epoch == 0 {
-            let epoch = (step / per_epoch) as usize;
-            let event = TrainEvent::Epoch {
-                epoch,
+            events.push(TrainEvent::Epoch {
+                epoch: (step / per_epoch) as usize,
                 step,
                 train_loss: loss_at(step, rate),
                 test_accuracy: 0.1 + 0.5 * (1.0 - (-(step as f64) * rate).exp()),
                 lr: 1e-3,
                 seconds: 10.0,
                 state: RunState::Running,
-            };
-            send(state, TrainUpdate::Event { run, event });
+            });
         }
+    }
+    events
+}
+
+/// Feeds `steps` step records (and the epoch records due) to run `run`.
+fn train(state: &mut State, run: u64, steps: u64, per_epoch: u64, rate: f64) {
+    for event in records(run, steps, per_epoch, rate) {
+        send(state, TrainUpdate::Event { run, event });
     }
 }
 
@@ -377,6 +386,241 @@ fn snapshot_several_runs_with_curves() {
     let state = several_runs();
     for (w, h) in SIZES {
         insta::assert_snapshot!(format!("train_runs_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+/// Ten runs of ten settings, more than the eight run colours: each trained two epochs.
+fn ten_runs(theme: shatterlab::ui::theme::Theme) -> State {
+    let (mut state, _) = State::new(tiny(), theme);
+    send(&mut state, data_found());
+    press(&mut state, "t");
+    for keys in ["n", "sn", "bn", "ln", "sn", "bn", "l+n", "sn", "+n", "bn"] {
+        press(&mut state, keys);
+    }
+    assert_eq!(state.train.runs.len(), 10);
+    for run in 1..=10 {
+        send(&mut state, started(run, 20));
+        train(&mut state, run, 40, 20, 0.01 * run as f64);
+    }
+    state
+}
+
+#[test]
+fn snapshot_more_runs_than_colours() {
+    let state = ten_runs(theme());
+    let screen = draw(&state, 120, 40).to_string();
+    // Named by their settings in the table and the legends, not numbered.
+    for name in [
+        "ff+BN d4 s0",
+        "res crelu/LL d4 s0",
+        "res+BN d6 s0",
+        "res d6 s0",
+    ] {
+        assert!(screen.contains(name), "{name} missing:\n{screen}");
+    }
+    // The ninth and tenth runs reuse colours, so they are drawn with another glyph.
+    assert!(
+        screen.contains("●•9") && screen.contains("●•10"),
+        "{screen}"
+    );
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("train_ten_runs_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+#[test]
+fn snapshot_runs_without_colour() {
+    let never = Theme::new(ColorMode::Never, MarkerKind::Braille, None, None);
+    let mut state = ten_runs(never);
+    // Four runs in the charts: four glyphs.
+    for _ in 0..6 {
+        press(&mut state, "c");
+        press_key(&mut state, KeyCode::Up);
+    }
+    let screen = draw(&state, 120, 40).to_string();
+    for glyph in ['⣀', '•', '▚', '▄'] {
+        assert!(
+            screen.lines().any(|l| l.contains(&format!("{glyph} "))),
+            "no legend entry drawn with {glyph}:\n{screen}"
+        );
+    }
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("train_runs_no_colour_{w}x{h}"), draw(&state, w, h));
+    }
+}
+
+/// Writes a run's log as `train` would: its header, `steps` steps and the end if any.
+fn write_log(dir: &Path, started: u64, cfg: &TrainConfig, rate: f64, end: Option<RunState>) {
+    let (mut log, name) = RunLog::create(dir, &run_name(cfg, started)).unwrap();
+    let header = Header {
+        kind: "config",
+        run: &name,
+        seed: cfg.seed,
+        step: 0,
+        config: cfg,
+    };
+    log.append(&header).unwrap();
+    for event in records(1, 60, 20, rate) {
+        log.append(&event).unwrap();
+    }
+    if let Some(state) = end {
+        let end = TrainEvent::End {
+            step: 60,
+            epoch: 3,
+            state,
+        };
+        log.append(&end).unwrap();
+    }
+}
+
+/// A runs directory of three good logs (one without an end record), a corrupt one and one
+/// without settings.
+fn runs_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let res = TrainConfig {
+        net: shatterlab::nets::conv::ConvNetConfig {
+            depth: 20,
+            skip: true,
+            ..cpu_defaults().net
+        },
+        ..TrainConfig::default()
+    };
+    let ff = TrainConfig {
+        seed: 1,
+        net: shatterlab::nets::conv::ConvNetConfig {
+            skip: false,
+            ..res.net
+        },
+        ..res.clone()
+    };
+    write_log(
+        dir.path(),
+        1_700_000_000,
+        &res,
+        0.05,
+        Some(RunState::Finished),
+    );
+    write_log(
+        dir.path(),
+        1_700_000_100,
+        &ff,
+        0.02,
+        Some(RunState::Cancelled),
+    );
+    write_log(dir.path(), 1_700_000_200, &ff, 0.03, None);
+    std::fs::write(
+        dir.path().join("1700000300-bad.jsonl"),
+        "\u{0}\u{1} garbage\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("1700000400-odd.jsonl"),
+        r#"{"type":"config","config":{"net":"?"}}"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn past_runs_are_loaded_from_the_runs_dir() {
+    let dir = runs_dir();
+    let (runs, notes) = train::past_runs(dir.path());
+    assert_eq!(runs.len(), 3);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("1700000300-bad.jsonl") && notes[0].contains("no config"));
+    assert!(notes[1].contains("1700000400-odd.jsonl") && notes[1].contains("settings"));
+    // The worker sends them right after the data status, before any job.
+    let (_jobs, job_rx) = tokio::sync::mpsc::channel(1);
+    let (update_tx, mut updates) = tokio::sync::mpsc::channel(4);
+    let paths = TrainPaths {
+        data_root: Err("no data here".into()),
+        runs_dir: dir.path().to_path_buf(),
+        source: Source::official(None),
+    };
+    train::spawn(paths, job_rx, update_tx).unwrap();
+    assert!(matches!(
+        updates.blocking_recv(),
+        Some(TrainUpdate::Data(_))
+    ));
+    let past = updates.blocking_recv().unwrap();
+    assert_eq!(
+        past,
+        TrainUpdate::Past {
+            runs: runs.clone(),
+            notes: notes.clone()
+        }
+    );
+    // The tab puts them ahead of a run queued meanwhile, which stays selected.
+    let mut state = on_tab();
+    press(&mut state, "n");
+    send(&mut state, past);
+    let notice = state.notice.take().unwrap();
+    assert!(notice.contains("1700000300-bad.jsonl"), "{notice}");
+    let tab = &state.train;
+    assert_eq!(tab.runs.len(), 4);
+    assert_eq!((tab.selected, tab.runs[3].id), (3, 1));
+    assert!(tab.runs[..3].iter().all(|r| r.past && !r.is_live()));
+    assert_eq!(tab.runs[0].phase, Phase::Ended(RunState::Finished));
+    assert_eq!(tab.runs[2].phase, Phase::Unended);
+    assert_eq!(tab.runs[0].steps_per_epoch, Some(20));
+    assert_eq!(tab.runs[0].losses.len(), 60);
+    assert_eq!(tab.runs[0].accuracy.len(), 3);
+    assert!(
+        press(&mut state, "kkpx").is_empty(),
+        "a past run takes no jobs"
+    );
+    for (w, h) in SIZES {
+        let backend = draw(&state, w, h);
+        assert!(backend.to_string().contains("past"));
+        insta::assert_snapshot!(format!("train_past_runs_{w}x{h}"), backend);
+    }
+}
+
+#[test]
+fn only_the_newest_past_runs_are_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 0..26 {
+        let cfg = TrainConfig {
+            seed,
+            ..TrainConfig::default()
+        };
+        write_log(dir.path(), 1_700_000_000 + seed, &cfg, 0.05, None);
+    }
+    let (runs, notes) = train::past_runs(dir.path());
+    let seeds: Vec<u64> = runs.iter().map(|r| r.cfg.seed).collect();
+    assert_eq!(
+        seeds,
+        (2..26).collect::<Vec<u64>>(),
+        "the newest, oldest first"
+    );
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("newest 24 of the 26 runs"), "{notes:?}");
+    // Only the newest eight start in the charts.
+    let mut state = on_tab();
+    send(&mut state, TrainUpdate::Past { runs, notes });
+    let shown: Vec<bool> = state.train.runs.iter().map(|r| r.shown).collect();
+    assert_eq!(shown.iter().filter(|s| **s).count(), 8);
+    assert!(shown[16..].iter().all(|s| *s));
+}
+
+#[test]
+fn the_tab_says_where_its_defaults_differ_from_train() {
+    let state = on_tab();
+    for (w, h) in SIZES {
+        let screen = draw(&state, w, h).to_string();
+        let text: String = screen
+            .lines()
+            .flat_map(|l| l.trim_matches('"').split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("tab defaults: 10000/2000 train/test images, batch 64, 5 epochs"),
+            "{screen}"
+        );
+        assert!(
+            text.contains("(`shatterlab train`: 5000/all images, 10 epochs)"),
+            "{screen}"
+        );
     }
 }
 

@@ -6,12 +6,14 @@ pub mod figures;
 pub mod plot;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::config::LabConfig;
 use crate::lab::summary::DepthView;
+use crate::train::runlog;
+use crate::train::trainer::{RunState, TrainEvent};
 use crate::ui::lab::{LabTab, SweepResults};
 use crate::ui::train::{Phase, RunView};
 
@@ -273,11 +275,9 @@ pub fn tab_run(r: &RunView) -> Run {
     let state = match &r.phase {
         Phase::Starting => "starting".to_string(),
         Phase::Training => "training".to_string(),
-        Phase::Ended(s) => serde_json::to_value(s)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("{s:?}")),
+        Phase::Ended(s) => state_name(*s),
         Phase::Failed(e) => format!("failed: {e}"),
+        Phase::Unended => "unfinished".to_string(),
     };
     Run {
         name: r
@@ -295,58 +295,48 @@ pub fn tab_run(r: &RunView) -> Run {
 /// The runs logged in `dir` (`*.jsonl`, as `train` and the training tab write them), by
 /// name. A line that is not a record (a torn last line) is skipped.
 pub fn logged_runs(dir: &Path) -> anyhow::Result<Vec<Run>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => anyhow::bail!("cannot read the runs directory {}: {e}", dir.display()),
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| logged_run(p)).collect()
+    runlog::log_paths(dir)?
+        .iter()
+        .map(|p| runlog::read_log(p, u64::MAX).map(logged_run))
+        .collect()
 }
 
-fn logged_run(path: &Path) -> anyhow::Result<Run> {
-    let text = String::from_utf8_lossy(&crate::fsio::read_regular(path, "run log")?).into_owned();
+fn logged_run(log: runlog::LoggedRun) -> Run {
     let mut run = Run {
-        name: path
+        name: log
+            .path
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into()),
         state: "unfinished".into(),
-        settings: serde_json::Value::Null,
+        settings: log.settings,
         losses: Vec::new(),
         accuracy: Vec::new(),
     };
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
-        match v.get("type").and_then(serde_json::Value::as_str) {
-            Some("config") | Some("resume") if run.settings.is_null() => {
-                run.settings = v.get("config").cloned().unwrap_or_default();
-            }
-            Some("step") => {
-                if let (Some(step), Some(loss)) = (num("step"), num("loss")) {
-                    run.losses.push((step as u64, loss));
-                }
-            }
-            Some("epoch") => {
-                if let (Some(epoch), Some(acc)) = (num("epoch"), num("test_accuracy")) {
-                    run.accuracy.push((epoch as usize, acc));
-                }
-            }
-            Some("end") => {
-                if let Some(s) = v.get("state").and_then(serde_json::Value::as_str) {
-                    run.state = s.to_string();
-                }
-            }
-            _ => {}
+    for event in log.events {
+        match event {
+            TrainEvent::Step {
+                step,
+                loss: Some(loss),
+                ..
+            } => run.losses.push((step, loss)),
+            TrainEvent::Step { .. } => {}
+            TrainEvent::Epoch {
+                epoch,
+                test_accuracy,
+                ..
+            } => run.accuracy.push((epoch, test_accuracy)),
+            TrainEvent::End { state, .. } => run.state = state_name(state),
         }
     }
-    Ok(run)
+    run
+}
+
+/// A run state as the logs spell it.
+fn state_name(state: RunState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{state:?}"))
 }
 
 #[cfg(test)]

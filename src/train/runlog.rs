@@ -2,7 +2,8 @@
 //! not at all: a write that fails part-way (a full disk) is rolled back to the previous
 //! length, and a log left with a torn last line by a killed process is repaired before
 //! anything is appended to it. Every open log is registered so that a signal or a panic
-//! can close it with an `end` record from any thread (`close_live_logs`).
+//! can close it with an `end` record from any thread (`close_live_logs`). `read_log` reads
+//! one back.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::train::config::TrainConfig;
 use crate::train::trainer::{RunState, TrainEvent};
@@ -237,6 +238,81 @@ fn create_runs_dir(runs_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create runs directory {}", runs_dir.display()))
 }
 
+/// A run log read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedRun {
+    pub path: PathBuf,
+    /// The first header's settings as written (null without a header). Kept as JSON so that
+    /// a reader can list a run whose settings this build no longer parses.
+    pub settings: serde_json::Value,
+    /// Its step, epoch and end records, in order.
+    pub events: Vec<TrainEvent>,
+}
+
+impl LoggedRun {
+    /// The run's settings, or why they cannot be read.
+    pub fn config(&self) -> anyhow::Result<TrainConfig> {
+        anyhow::ensure!(
+            !self.settings.is_null(),
+            "run log {}: no config record",
+            self.path.display()
+        );
+        TrainConfig::deserialize(&self.settings)
+            .with_context(|| format!("run log {}: unreadable settings", self.path.display()))
+    }
+}
+
+/// The run logs (`*.jsonl`) in `dir`, by name: oldest first, as names start with the start
+/// time. A missing directory holds none.
+pub fn log_paths(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read the runs directory {}: {e}", dir.display()),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Reads the log at `path`, refusing one longer than `max_bytes`. A line that is not a
+/// record (a torn last line, a foreign line) is skipped.
+pub fn read_log(path: &Path, max_bytes: u64) -> anyhow::Result<LoggedRun> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read run log {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= max_bytes,
+        "run log {}: {} MiB, over the {} MiB read",
+        path.display(),
+        size >> 20,
+        max_bytes >> 20
+    );
+    let bytes = crate::fsio::read_regular(path, "run log")?;
+    let mut run = LoggedRun {
+        path: path.to_path_buf(),
+        settings: serde_json::Value::Null,
+        events: Vec::new(),
+    };
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match value.get("type").and_then(serde_json::Value::as_str) {
+            Some("config" | "resume") => {
+                if run.settings.is_null() {
+                    run.settings = value.get("config").cloned().unwrap_or_default();
+                }
+            }
+            _ => run.events.extend(TrainEvent::deserialize(&value).ok()),
+        }
+    }
+    Ok(run)
+}
+
 /// Longest run name accepted (file systems allow 255 bytes; the suffixes need room).
 const MAX_RUN_NAME: usize = 200;
 
@@ -410,6 +486,44 @@ mod tests {
             e.to_string().starts_with("invalid run name \"../escape\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_log_reads_back_its_settings_and_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig::default();
+        let (mut log, _) = RunLog::create(dir.path(), "r").unwrap();
+        let header = Header {
+            kind: "config",
+            run: "r",
+            seed: 0,
+            step: 0,
+            config: &cfg,
+        };
+        log.append(&header).unwrap();
+        let end = TrainEvent::End {
+            step: 3,
+            epoch: 1,
+            state: RunState::Finished,
+        };
+        log.append(&end).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
+        let mut torn = std::fs::read(log.path()).unwrap();
+        torn.extend_from_slice(br#"{"type":"st"#);
+        std::fs::write(dir.path().join("s.jsonl"), &torn).unwrap();
+        let paths = log_paths(dir.path()).unwrap();
+        assert_eq!(
+            paths,
+            [dir.path().join("r.jsonl"), dir.path().join("s.jsonl")]
+        );
+        for path in &paths {
+            let run = read_log(path, 1 << 20).unwrap();
+            assert_eq!(run.config().unwrap(), cfg);
+            assert_eq!(run.events, std::slice::from_ref(&end));
+        }
+        let e = read_log(&paths[0], 10).unwrap_err().to_string();
+        assert!(e.contains("r.jsonl") && e.contains("over the"), "{e}");
+        assert!(log_paths(&dir.path().join("none")).unwrap().is_empty());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct State {
     /// why there is no log file), until one is accepted.
     pub notice: Option<String>,
     pub theme: Theme,
+    /// A script's narration, drawn above the status bar until the next `caption` line.
+    pub caption: Option<String>,
     /// Show what the wall clock decides (compute time, images/s, ETA, log names); a script
     /// turns it off so its screens are the same on every machine.
     pub wall_clock: bool,
@@ -44,6 +46,7 @@ impl State {
             help: false,
             quit: false,
             notice: None,
+            caption: None,
             theme,
             wall_clock: true,
         };
@@ -59,7 +62,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Train(u) => {
-            state.train.receive(u);
+            if let Some(notice) = state.train.receive(u) {
+                state.notice = Some(notice);
+            }
             Vec::new()
         }
         Action::Key(command) => dispatch(state, command),

@@ -225,6 +225,7 @@ async fn event_loop(lab: LabConfig, session: Session) -> anyhow::Result<()> {
                         let screen = tui.capture(&state).context("cannot draw")?;
                         screenshot::save_all(&screen, &shots.dir.join(&name), shots.force)?;
                     }
+                    Step::Caption(text) => state.caption = text,
                     Step::Wait(_) => {}
                     Step::Quit => state.quit = true,
                 }

@@ -11,6 +11,8 @@
 //! wait step 20       # until the selected training run has logged step 20 (or ended)
 //! wait 500ms         # pacing only (also 2s): screens never depend on it
 //! snapshot fig1      # save the screen as fig1.txt, fig1.ansi and fig1.svg
+//! caption "Fig. 1: gradients and noises"   # narration on screen until the next caption
+//! caption            # takes it away (as does `caption ""`)
 //! quit
 //! ```
 //!
@@ -38,6 +40,8 @@ pub enum Step {
     Wait(Wait),
     Resize(u16, u16),
     Snapshot(String),
+    /// Narration drawn above the status bar (and so recorded); None takes it away.
+    Caption(Option<String>),
     Quit,
 }
 
@@ -58,7 +62,15 @@ pub struct Script {
 }
 
 const ACCEPTED: &str = "expected `key K`, `keys K...`, `wait sweep`, `wait step N`, \
-                        `wait DURATION` (e.g. 500ms, 2s), `resize W H`, `snapshot NAME` or `quit`";
+                        `wait DURATION` (e.g. 500ms, 2s), `resize W H`, `snapshot NAME`, \
+                        `caption \"TEXT\"` or `quit`";
+
+/// What a caption line may be.
+const CAPTION: &str = "expected `caption \"TEXT\"` (in double quotes; \\\" and \\\\ inside), or \
+                       `caption` alone to take the caption away";
+
+/// Longest caption: three lines of an 80-column screen.
+const MAX_CAPTION: usize = 230;
 
 impl Script {
     /// Reads and parses `path`.
@@ -72,6 +84,12 @@ impl Script {
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
         let mut steps = Vec::new();
         for (i, raw) in text.lines().enumerate() {
+            let at = || format!("invalid script line {}:{}", path.display(), i + 1);
+            // A caption's text may hold a '#'.
+            if let Some(rest) = caption_args(raw) {
+                steps.push((i + 1, caption(rest).with_context(at)?));
+                continue;
+            }
             let line = raw.split('#').next().unwrap_or("").trim();
             // `key #` is the one place a '#' is not a comment.
             let line = if raw.trim() == "key #" {
@@ -82,8 +100,7 @@ impl Script {
             if line.is_empty() {
                 continue;
             }
-            let parsed = parse_line(line)
-                .with_context(|| format!("invalid script line {}:{}", path.display(), i + 1))?;
+            let parsed = parse_line(line).with_context(at)?;
             steps.extend(parsed.into_iter().map(|s| (i + 1, s)));
         }
         let mut names: Vec<(&str, usize)> = Vec::new();
@@ -160,6 +177,60 @@ fn parse_line(line: &str) -> anyhow::Result<Vec<Step>> {
         ("quit", []) => one(Step::Quit),
         _ => anyhow::bail!("`{line}`: {ACCEPTED}"),
     }
+}
+
+/// What follows the verb of a `caption` line; None for any other line.
+fn caption_args(raw: &str) -> Option<&str> {
+    let rest = raw.trim().strip_prefix("caption")?;
+    let word_ends =
+        rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('#');
+    word_ends.then(|| rest.trim())
+}
+
+/// `caption "TEXT"` (a '#' in the quotes is text, `\"` a quote, `\\` a backslash), then at
+/// most a comment; without text the caption is taken away.
+fn caption(rest: &str) -> anyhow::Result<Step> {
+    if rest.is_empty() || rest.starts_with('#') {
+        return Ok(Step::Caption(None));
+    }
+    let Some(quoted) = rest.strip_prefix('"') else {
+        anyhow::bail!("`caption {rest}`: {CAPTION}");
+    };
+    let mut text = String::new();
+    let mut chars = quoted.char_indices();
+    let mut end = None;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                end = Some(i + 1);
+                break;
+            }
+            '\\' => match chars.next() {
+                Some((_, escaped @ ('"' | '\\'))) => text.push(escaped),
+                _ => anyhow::bail!(
+                    "`caption {rest}`: a backslash must come before \" or \\; {CAPTION}"
+                ),
+            },
+            c if c.is_control() => {
+                anyhow::bail!("`caption {rest}`: a control character in the text; {CAPTION}")
+            }
+            c => text.push(c),
+        }
+    }
+    let Some(end) = end else {
+        anyhow::bail!("`caption {rest}`: the closing quote is missing; {CAPTION}");
+    };
+    let after = quoted[end..].trim();
+    anyhow::ensure!(
+        after.is_empty() || after.starts_with('#'),
+        "`caption {rest}`: `{after}` after the closing quote; {CAPTION}"
+    );
+    let length = text.chars().count();
+    anyhow::ensure!(
+        length <= MAX_CAPTION,
+        "`caption`: {length} characters, over the {MAX_CAPTION} a caption may have"
+    );
+    Ok(Step::Caption((!text.is_empty()).then_some(text)))
 }
 
 /// `500ms`, `2s`, `1.5s`.
@@ -298,7 +369,9 @@ mod tests {
     fn every_step_parses() {
         let s = parse(
             "resize 100 30\n# story\nkey b\nkeys 1 Space Left\nwait sweep\nwait step 3\n\
-             wait 250ms\nwait 1.5s\nresize 90 30\nsnapshot fig-1\nquit # done\n",
+             wait 250ms\nwait 1.5s\nresize 90 30\nsnapshot fig-1\n\
+             caption \"Fig. 1 # of 6: \\\"noise\\\" \\\\ \" # narration\ncaption\ncaption \"\"\n\
+             quit # done\n",
         )
         .unwrap();
         assert_eq!(s.size, Some((100, 30)));
@@ -316,10 +389,25 @@ mod tests {
                 Step::Wait(Wait::For(Duration::from_millis(1500))),
                 Step::Resize(90, 30),
                 Step::Snapshot("fig-1".into()),
+                Step::Caption(Some(r#"Fig. 1 # of 6: "noise" \ "#.into())),
+                Step::Caption(None),
+                Step::Caption(None),
                 Step::Quit,
             ]
         );
         assert_eq!(s.steps[0].0, 3, "line numbers count comments and blanks");
+    }
+
+    #[test]
+    fn the_demo_script_parses_and_narrates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.script");
+        let script = Script::load(&path).unwrap();
+        let captions = script
+            .steps
+            .iter()
+            .filter(|(_, s)| matches!(s, Step::Caption(Some(_))))
+            .count();
+        assert!(captions >= 10, "{captions} captions");
     }
 
     #[test]
@@ -337,6 +425,12 @@ mod tests {
             ("jump\n", 1, "expected `key K`"),
             ("quit now\n", 1, "or `quit`"),
             ("snapshot a\nsnapshot a\n", 2, "already taken on line 1"),
+            ("key b\ncaption hello\n", 2, "expected `caption \"TEXT\"`"),
+            ("caption \"open\n", 1, "closing quote is missing"),
+            ("caption \"a\" b\n", 1, "`b` after the closing quote"),
+            ("caption \"a\\q\"\n", 1, "a backslash must come before"),
+            ("caption \"a\tb\"\n", 1, "control character"),
+            ("captions\n", 1, "`caption \"TEXT\"` or `quit`"),
         ] {
             let err = format!("{:#}", parse(text).unwrap_err());
             assert!(

@@ -95,6 +95,27 @@ impl Theme {
         self.fg(ramp(&SERIES_RAMP, t))
     }
 
+    /// How the i-th training run (0-based) is drawn: each of the run colours that stay
+    /// distinct in this palette once, then all of them again with the next chart glyph;
+    /// without colour only the glyphs tell runs apart.
+    pub fn run(&self, i: usize) -> RunLook {
+        let mut colours: Vec<Color> = Vec::with_capacity(RUN_COLOURS.len());
+        for c in RUN_COLOURS.iter().filter_map(|&rgb| self.color(rgb)) {
+            if !colours.contains(&c) {
+                colours.push(c);
+            }
+        }
+        let mut markers = vec![self.marker];
+        markers.extend(RUN_MARKERS.iter().filter(|&&m| m != self.marker));
+        let n = colours.len().max(1);
+        RunLook {
+            style: colours
+                .get(i % n)
+                .map_or(Style::new(), |&c| Style::new().fg(c)),
+            marker: markers[(i / n) % markers.len()],
+        }
+    }
+
     /// Secondary curves (depth-1 trace, reference noises): dimmed so the subject stands out.
     pub fn dim(&self) -> Style {
         Style::new().add_modifier(Modifier::DIM)
@@ -180,7 +201,44 @@ impl Theme {
     }
 }
 
+/// A training run's colour and chart glyph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunLook {
+    pub style: Style,
+    pub marker: Marker,
+}
+
+impl RunLook {
+    /// The glyph a flat stretch of the run's curve is drawn with, for its legend entry.
+    pub fn glyph(&self) -> char {
+        match self.marker {
+            Marker::Dot => '•',
+            Marker::Block => '█',
+            Marker::Bar => '▄',
+            Marker::Braille => '⣀',
+            Marker::Quadrant => '▚',
+            _ => '▀',
+        }
+    }
+}
+
 const ACCENT: (u8, u8, u8) = (90, 200, 250);
+/// Qualitative run colours, on steps of the 256-colour cube (multiples of 51) so that
+/// quantising keeps all eight apart: orange, blue, green, yellow, magenta, cyan, violet,
+/// silver.
+const RUN_COLOURS: [(u8, u8, u8); 8] = [
+    (255, 153, 51),
+    (51, 153, 255),
+    (102, 204, 51),
+    (255, 255, 51),
+    (255, 51, 204),
+    (51, 255, 255),
+    (153, 102, 255),
+    (204, 204, 204),
+];
+/// Chart glyphs that tell runs of one colour apart, after the user's own.
+/// Thin ones first: a later run's curve is drawn over an earlier one's.
+const RUN_MARKERS: [Marker; 4] = [Marker::Braille, Marker::Dot, Marker::Quadrant, Marker::Bar];
 const SERIES_RAMP: [(u8, u8, u8); 4] = [
     (250, 110, 80),
     (245, 200, 70),
@@ -256,6 +314,37 @@ mod tests {
             Theme::new(ColorMode::Auto, MarkerKind::Braille, None, None).palette,
             Palette::Ansi256
         );
+    }
+
+    #[test]
+    fn eight_runs_differ_in_colour_then_in_glyph() {
+        for mode in [ColorMode::Truecolor, ColorMode::Ansi256] {
+            let t = Theme::new(mode, MarkerKind::Braille, None, None);
+            let looks: Vec<RunLook> = (0..8).map(|i| t.run(i)).collect();
+            for (i, a) in looks.iter().enumerate() {
+                assert_eq!(a.marker, Marker::Braille);
+                for b in &looks[i + 1..] {
+                    assert_ne!(a.style.fg, b.style.fg, "{mode:?}: run colours repeat");
+                }
+            }
+            // The ninth run takes the first colour with the next glyph.
+            assert_eq!(t.run(8).style, looks[0].style);
+            assert_eq!(t.run(8).marker, Marker::Dot);
+        }
+        // Sixteen colours merge some hues: the glyph changes where the colours run out.
+        let t = Theme::new(ColorMode::Ansi16, MarkerKind::Dot, None, None);
+        let n = (0..8)
+            .map(|i| t.run(i))
+            .take_while(|l| l.marker == Marker::Dot)
+            .count();
+        assert!((4..8).contains(&n), "{n} ANSI-16 run colours");
+        assert_eq!(t.run(n).marker, Marker::Braille);
+        assert_eq!(t.run(n).style, t.run(0).style);
+        // Without colour the glyphs alone differ, the user's first.
+        let t = Theme::new(ColorMode::Never, MarkerKind::Halfblock, None, None);
+        let glyphs: Vec<char> = (0..5).map(|i| t.run(i).glyph()).collect();
+        assert_eq!(glyphs, ['▀', '⣀', '•', '▚', '▄']);
+        assert!((0..5).all(|i| t.run(i).style == Style::new()));
     }
 
     #[test]

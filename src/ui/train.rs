@@ -14,7 +14,10 @@ use crate::train::download::Progress;
 use crate::train::session::RunId;
 use crate::train::trainer::{RunState, TrainEvent};
 use crate::ui::effect::Effect;
-use crate::worker::train::{TrainJob, TrainUpdate};
+use crate::worker::train::{PastRun, TrainJob, TrainUpdate};
+
+/// Past runs drawn in the charts at start (the newest); the others can be added with `c`.
+const PAST_SHOWN: usize = 8;
 
 /// Settings of a run queued from the tab that the lab's toggles do not set (the screen says
 /// what they are): on two cores the CPU kernels train a depth-20 resnet at several hundred
@@ -81,6 +84,9 @@ pub enum Phase {
     /// Finished, diverged or stopped.
     Ended(RunState),
     Failed(String),
+    /// A past run whose log stops without an `end` record (the process was killed, or it is
+    /// still training elsewhere).
+    Unended,
 }
 
 /// One run as the tab shows it.
@@ -90,6 +96,8 @@ pub struct RunView {
     pub cfg: TrainConfig,
     pub phase: Phase,
     pub paused: bool,
+    /// Loaded from a log in the runs directory at start, not trained in this session.
+    pub past: bool,
     /// Drawn in the charts (compare set).
     pub shown: bool,
     pub steps_per_epoch: Option<usize>,
@@ -110,6 +118,7 @@ impl RunView {
             cfg,
             phase: Phase::Starting,
             paused: false,
+            past: false,
             shown: true,
             steps_per_epoch: None,
             log: None,
@@ -119,6 +128,29 @@ impl RunView {
             epoch: 0,
             images_per_sec: None,
         }
+    }
+
+    /// A run read back from its log: its records replayed as the worker would have sent
+    /// them, the steps per epoch taken from its epoch records.
+    fn from_log(id: RunId, past: PastRun) -> Self {
+        let mut run = Self::new(id, past.cfg);
+        run.past = true;
+        run.log = Some(past.log);
+        run.steps_per_epoch = past.events.iter().find_map(|e| match e {
+            TrainEvent::Epoch { epoch, step, .. } if *epoch > 0 => {
+                Some((*step / *epoch as u64) as usize).filter(|&s| s > 0)
+            }
+            _ => None,
+        });
+        for event in past.events {
+            run.record(event);
+        }
+        // Speeds of another session mean nothing here.
+        run.images_per_sec = None;
+        if !matches!(run.phase, Phase::Ended(_)) {
+            run.phase = Phase::Unended;
+        }
+        run
     }
 
     /// Whether the worker still holds the run.
@@ -304,41 +336,67 @@ impl TrainTab {
         }
     }
 
+    fn live_run(&mut self, id: RunId) -> Option<&mut RunView> {
+        self.runs.iter_mut().find(|r| r.id == id && r.is_live())
+    }
+
+    /// Puts the runs logged before this session ahead of this session's, in the order of
+    /// their logs. Only the newest few start in the charts.
+    fn add_past(&mut self, past: Vec<PastRun>) {
+        let count = past.len();
+        let mut loaded = Vec::with_capacity(count);
+        for (i, run) in past.into_iter().enumerate() {
+            let mut view = RunView::from_log(self.next_id, run);
+            view.shown = i + PAST_SHOWN >= count;
+            self.next_id += 1;
+            loaded.push(view);
+        }
+        if !self.runs.is_empty() {
+            self.selected += count;
+        }
+        self.runs.splice(0..0, loaded);
+    }
+
     /// Files a worker update under its run. Updates of runs the tab does not know, or of
-    /// runs already ended, are stale and dropped.
-    pub fn receive(&mut self, update: TrainUpdate) {
-        let run = match &update {
+    /// runs already ended, are stale and dropped. Returns a notice for the status bar (logs
+    /// that could not be loaded).
+    pub fn receive(&mut self, update: TrainUpdate) -> Option<String> {
+        match update {
             TrainUpdate::Data(status) => {
-                self.data = Some(status.clone());
+                self.data = Some(status);
                 self.fetch = None;
-                return;
             }
             TrainUpdate::Fetch(event) => {
                 if self.fetch.is_some() {
-                    self.fetch = Some(event.clone());
+                    self.fetch = Some(event);
                 }
-                return;
             }
-            TrainUpdate::Started { run, .. }
-            | TrainUpdate::Event { run, .. }
-            | TrainUpdate::Failed { run, .. } => *run,
-        };
-        let Some(r) = self.runs.iter_mut().find(|r| r.id == run && r.is_live()) else {
-            return;
-        };
-        match update {
-            TrainUpdate::Data(_) | TrainUpdate::Fetch(_) => {}
+            TrainUpdate::Past { runs, notes } => {
+                self.add_past(runs);
+                return (!notes.is_empty()).then(|| notes.join("; "));
+            }
             TrainUpdate::Started {
+                run,
                 log,
                 steps_per_epoch,
-                ..
             } => {
-                r.phase = Phase::Training;
-                r.log = Some(log);
-                r.steps_per_epoch = Some(steps_per_epoch);
+                if let Some(r) = self.live_run(run) {
+                    r.phase = Phase::Training;
+                    r.log = Some(log);
+                    r.steps_per_epoch = Some(steps_per_epoch);
+                }
             }
-            TrainUpdate::Event { event, .. } => r.record(event),
-            TrainUpdate::Failed { error, .. } => r.phase = Phase::Failed(error),
+            TrainUpdate::Event { run, event } => {
+                if let Some(r) = self.live_run(run) {
+                    r.record(event);
+                }
+            }
+            TrainUpdate::Failed { run, error } => {
+                if let Some(r) = self.live_run(run) {
+                    r.phase = Phase::Failed(error);
+                }
+            }
         }
+        None
     }
 }

@@ -3,8 +3,9 @@
 //! runs' curves grow side by side, and answers with [`TrainUpdate`]s tagged with the same id.
 //! Each run appends its JSONL log under the runs directory, as headless runs do. Without
 //! data, the worker can fetch it with the same downloader as `shatterlab data download`.
+//! At start it reads back the runs already logged there, for the tab to show as past runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
@@ -15,6 +16,7 @@ use crate::train::cifar::{Cifar, TRAIN_FILES};
 use crate::train::config::TrainConfig;
 use crate::train::datadir::{DataStatus, batches_dir};
 use crate::train::download::{self, Progress, Retry, Source};
+use crate::train::runlog;
 use crate::train::session::{RunId, Session};
 use crate::train::trainer::{RunState, TrainEvent};
 
@@ -57,6 +59,62 @@ pub enum TrainUpdate {
     },
     /// How a download is going (progress at most once per 0.1%).
     Fetch(Progress),
+    /// The runs logged in the runs directory before this session (sent once at start when
+    /// there is anything to say), and notes on the logs left out, each with why.
+    Past {
+        runs: Vec<PastRun>,
+        notes: Vec<String>,
+    },
+}
+
+/// A run read back from its log in the runs directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PastRun {
+    pub log: PathBuf,
+    pub cfg: TrainConfig,
+    /// Its step, epoch and end records, in order.
+    pub events: Vec<TrainEvent>,
+}
+
+/// The newest logs the tab loads at start; older ones stay on disk (`export` reads them all).
+const MAX_PAST_RUNS: usize = 24;
+/// Longest log the tab reads (a full-data run logging every step stays well below).
+const MAX_PAST_LOG_BYTES: u64 = 16 << 20;
+
+/// The newest logs in `dir` that hold a run's settings, oldest first. A log that cannot be
+/// read or has no readable settings is skipped with a note; none of it is fatal.
+pub fn past_runs(dir: &Path) -> (Vec<PastRun>, Vec<String>) {
+    let mut notes = Vec::new();
+    let paths = match runlog::log_paths(dir) {
+        Ok(paths) => paths,
+        Err(e) => return (Vec::new(), vec![format!("{e:#}")]),
+    };
+    if paths.len() > MAX_PAST_RUNS {
+        notes.push(format!(
+            "the training tab shows the newest {MAX_PAST_RUNS} of the {} runs logged in {}",
+            paths.len(),
+            dir.display()
+        ));
+    }
+    let newest = &paths[paths.len().saturating_sub(MAX_PAST_RUNS)..];
+    let mut runs = Vec::with_capacity(newest.len());
+    for path in newest {
+        match runlog::read_log(path, MAX_PAST_LOG_BYTES).and_then(|log| {
+            let cfg = log.config()?;
+            Ok(PastRun {
+                log: log.path,
+                cfg,
+                events: log.events,
+            })
+        }) {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                log::warn!("past run skipped: {e:#}");
+                notes.push(format!("skipped {e:#}"));
+            }
+        }
+    }
+    (runs, notes)
 }
 
 /// Where the training worker finds data and writes logs.
@@ -138,6 +196,12 @@ impl Worker {
     fn run(mut self) {
         let status = probe(&self.paths);
         if self.send(TrainUpdate::Data(status)).is_err() {
+            return;
+        }
+        let (runs, notes) = past_runs(&self.paths.runs_dir);
+        if !(runs.is_empty() && notes.is_empty())
+            && self.send(TrainUpdate::Past { runs, notes }).is_err()
+        {
             return;
         }
         while self.tick().is_ok() {}

@@ -3,14 +3,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::widgets::{Block, Paragraph};
 
 use super::axes::{AxisSpec, Plot, Scale, ticks_for};
-use super::{decimate, legend, line};
-use crate::train::session::RunId;
+use super::runs::{legend, look};
+use super::{decimate, line};
 use crate::ui::app::State;
-use crate::ui::theme::Theme;
 use crate::ui::train::RunView;
 
 /// Points of a curve; the loss chart keeps (run, raw, smoothed) in (epoch, log10 loss).
@@ -19,12 +17,6 @@ type Series = Vec<(f64, f64)>;
 /// Weight of the past in the loss EMA (TensorBoard's smoothing, bias-corrected): about a
 /// 20-step memory, which tames the noise of batch-32 losses logged every step.
 const SMOOTHING: f64 = 0.95;
-
-/// A run's colour in the table and the charts: the lab's series ramp, cycled by run id.
-pub(super) fn run_style(theme: &Theme, id: RunId) -> Style {
-    const COLOURS: usize = 4;
-    theme.series((id.saturating_sub(1) % COLOURS as u64) as usize, COLOURS)
-}
 
 /// Exponential moving average of the y values, bias-corrected so it starts on the data.
 fn ema(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
@@ -98,13 +90,11 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
         datasets.push(line(raw, theme.marker, theme.dim()));
     }
     for (r, _, smooth) in &curves {
-        datasets.push(line(smooth, theme.marker, run_style(theme, r.id)));
+        let look = look(theme, r);
+        datasets.push(line(smooth, look.marker, look.style));
     }
-    let items = curves
-        .iter()
-        .map(|(r, ..)| (r.id.to_string(), run_style(theme, r.id)))
-        .collect();
-    let block = block.title_bottom(legend(items));
+    let runs: Vec<&RunView> = curves.iter().map(|c| c.0).collect();
+    let block = block.title_bottom(legend(theme, &runs, area.width));
     let rows = block.inner(area).height.saturating_sub(2);
     let plot = Plot {
         datasets,
@@ -127,11 +117,11 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
 pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
     let theme = &state.theme;
     let block = Block::bordered().title(" test accuracy ");
-    let curves: Vec<(RunId, Vec<(f64, f64)>)> = shown(state)
+    let curves: Vec<(&RunView, Series)> = shown(state)
         .filter(|r| !r.accuracy.is_empty())
         .map(|r| {
             let pts = r.accuracy.iter().map(|&(e, a)| (e as f64, a)).collect();
-            (r.id, pts)
+            (r, pts)
         })
         .collect();
     if curves.is_empty() {
@@ -139,13 +129,13 @@ pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
     }
     let datasets = curves
         .iter()
-        .map(|(id, pts)| line(pts, theme.marker, run_style(theme, *id)))
+        .map(|(r, pts)| {
+            let look = look(theme, r);
+            line(pts, look.marker, look.style)
+        })
         .collect();
-    let items = curves
-        .iter()
-        .map(|(id, _)| (id.to_string(), run_style(theme, *id)))
-        .collect();
-    let block = block.title_bottom(legend(items));
+    let runs: Vec<&RunView> = curves.iter().map(|c| c.0).collect();
+    let block = block.title_bottom(legend(theme, &runs, area.width));
     let rows = block.inner(area).height.saturating_sub(2);
     let plot = Plot {
         datasets,

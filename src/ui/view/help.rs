@@ -27,7 +27,7 @@ const REGIMES: &str = "corr vs depth: on the 1-D grid, pairs 1 and P/32 steps ap
     random readout.";
 
 /// Rows `text` takes when wrapped at spaces into `width` columns.
-fn wrapped_rows(text: &str, width: usize) -> u16 {
+pub(super) fn wrapped_rows(text: &str, width: usize) -> u16 {
     let mut rows = 1;
     let mut used = 0;
     for word in text.split(' ').map(|w| w.chars().count()) {

@@ -1,9 +1,10 @@
 //! `render`: a pure function of the state. Lays out the panes for the current mode and
-//! draws the status bar, the key hints and the help overlay.
+//! draws a script's caption, the status bar, the key hints and the help overlay.
 
 mod acf;
 mod activity;
 mod axes;
+mod caption;
 mod curves;
 mod depth;
 mod heatmap;
@@ -36,8 +37,9 @@ pub fn render(state: &State, frame: &mut Frame) {
         too_small(frame, area);
         return;
     }
-    let [main, status_area, footer] = Layout::vertical([
+    let [main, caption_area, status_area, footer] = Layout::vertical([
         Constraint::Min(0),
+        Constraint::Length(caption::rows(state, area.width)),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
@@ -53,6 +55,7 @@ pub fn render(state: &State, frame: &mut Frame) {
         _ if state.lab.zoomed => pane(frame, main, state, &state.lab.a, state.lab.focus, ""),
         _ => grid(frame, main, state),
     }
+    caption::render(frame, caption_area, state);
     status::render(frame, status_area, state);
     status::hints(frame, footer, state);
     if state.help {

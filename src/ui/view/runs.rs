@@ -1,6 +1,7 @@
-//! The run table: one row per training run with its settings, progress, latest loss and
+//! The run table: one row per training run with its name, progress, latest loss and
 //! accuracy, speed, time left and state; the selected row is highlighted, and its log path
-//! (or error) is shown under the table.
+//! (or error) is shown under the table. Past runs (loaded from the runs directory) are
+//! dimmed. Also how a run is named and drawn, for the table and the charts' legends alike.
 
 use std::time::Duration;
 
@@ -10,16 +11,17 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::curves::run_style;
 use crate::config::Activation;
 use crate::nets::conv::ConvInit;
 use crate::train::config::TrainConfig;
 use crate::train::trainer::RunState;
 use crate::ui::app::State;
+use crate::ui::theme::{RunLook, Theme};
 use crate::ui::train::{Phase, RunView};
 
-/// A run's toggles, e.g. `res+BN crelu/ll s0`.
-pub(super) fn summary(cfg: &TrainConfig) -> String {
+/// A run named by what sets it apart, as the table, the legends and the header write it:
+/// `res+BN d20 s0`, `ff crelu/LL d50 s1` (rectifier and init only when not ReLU and He).
+pub(super) fn label(cfg: &TrainConfig) -> String {
     let net = &cfg.net;
     let arch = if net.skip { "res" } else { "ff" };
     let bn = if net.bn { "+BN" } else { "" };
@@ -28,16 +30,62 @@ pub(super) fn summary(cfg: &TrainConfig) -> String {
         Activation::Crelu => "crelu",
     };
     let init = match net.init {
-        ConvInit::He => "he",
-        ConvInit::Ll => "ll",
-        ConvInit::LlDelta => "ll-δ",
+        ConvInit::He => "He",
+        ConvInit::Ll => "LL",
+        ConvInit::LlDelta => "LL-δ",
     };
-    format!("{arch}{bn} {act}/{init} s{}", cfg.seed)
+    let units = match (net.act, net.init) {
+        (Activation::Relu, ConvInit::He) => String::new(),
+        _ => format!(" {act}/{init}"),
+    };
+    format!("{arch}{bn}{units} d{} s{}", net.depth, cfg.seed)
+}
+
+/// How a run is drawn in the table and the charts: its colour and glyph by id, dimmed when
+/// it is a past run loaded from the runs directory.
+pub(super) fn look(theme: &Theme, run: &RunView) -> RunLook {
+    let mut look = theme.run(run.id.saturating_sub(1) as usize);
+    if run.past {
+        look.style = look.style.add_modifier(Modifier::DIM);
+    }
+    look
+}
+
+/// A chart's legend: each run's glyph and name in its colour (with its number when another
+/// run has the same settings), as many as fit in `width` columns, then how many more there
+/// are (the table lists them all).
+pub(super) fn legend<'a>(theme: &Theme, runs: &[&RunView], width: u16) -> Line<'a> {
+    let labels: Vec<String> = runs.iter().map(|r| label(&r.cfg)).collect();
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (i, (run, name)) in runs.iter().zip(&labels).enumerate() {
+        let look = look(theme, run);
+        // Runs of the same settings are told apart by their number in the table.
+        let twin = labels.iter().filter(|l| *l == name).count() > 1;
+        let number = if twin {
+            format!(" #{}", run.id)
+        } else {
+            String::new()
+        };
+        let entry = format!("{} {name}{number} ", look.glyph());
+        let entry_width = entry.chars().count();
+        let rest = runs.len() - i;
+        // Room is kept for the "+N more" that a later run might need.
+        let reserve = if rest > 1 { 8 } else { 0 };
+        if used + entry_width + reserve > usize::from(width) {
+            spans.push(Span::styled(format!("+{rest} more "), theme.dim()));
+            break;
+        }
+        used += entry_width;
+        spans.push(Span::styled(entry, look.style));
+    }
+    Line::from(spans)
 }
 
 /// The state column; a diverged run is the one thing worth shouting about.
 fn state_cell(run: &RunView, state: &State) -> Cell<'static> {
     let (text, style) = match &run.phase {
+        _ if run.past => ("past", state.theme.dim()),
         Phase::Starting => ("starting", Style::new()),
         Phase::Training if run.paused => ("paused", state.theme.dim()),
         Phase::Training => ("training", state.theme.accent()),
@@ -48,8 +96,25 @@ fn state_cell(run: &RunView, state: &State) -> Cell<'static> {
         Phase::Ended(RunState::Cancelled) => ("stopped", state.theme.dim()),
         Phase::Ended(RunState::Running) => ("training", Style::new()),
         Phase::Failed(_) => ("failed", state.theme.alert()),
+        Phase::Unended => ("no end", state.theme.dim()),
     };
     Cell::from(Span::styled(text, style))
+}
+
+/// What the table cannot say of a past run: how it ended and which log it came from.
+fn past_detail(run: &RunView) -> String {
+    let ended = match run.phase {
+        Phase::Ended(RunState::Finished) => "finished".to_string(),
+        Phase::Ended(RunState::Diverged) => format!("diverged at step {}", run.step),
+        Phase::Ended(RunState::Cancelled) => format!("stopped at step {}", run.step),
+        _ => "no end record (killed, or still training elsewhere)".to_string(),
+    };
+    let log = run
+        .log
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or_else(String::new, |n| format!(" · {}", n.to_string_lossy()));
+    format!(" run {} · past run, {ended}{log} ", run.id)
 }
 
 /// `1m05s`, `42s`, `2h03m`.
@@ -74,13 +139,13 @@ fn row(run: &RunView, state: &State) -> Row<'static> {
     } else {
         dash()
     };
-    Row::new(vec![
+    let look = look(&state.theme, run);
+    let row = Row::new(vec![
         Cell::from(Span::styled(
-            format!("{mark}{}", run.id),
-            run_style(&state.theme, run.id),
+            format!("{mark}{}{}", look.glyph(), run.id),
+            look.style,
         )),
-        Cell::from(summary(&run.cfg)),
-        Cell::from(run.cfg.net.depth.to_string()),
+        Cell::from(Span::styled(label(&run.cfg), look.style)),
         Cell::from(step),
         Cell::from(format!("{}/{}", run.epoch, run.cfg.epochs)),
         Cell::from(if run.phase == Phase::Ended(RunState::Diverged) {
@@ -100,12 +165,18 @@ fn row(run: &RunView, state: &State) -> Row<'static> {
         ),
         Cell::from(eta),
         state_cell(run, state),
-    ])
+    ]);
+    if run.past {
+        row.style(state.theme.dim())
+    } else {
+        row
+    }
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let tab = &state.train;
     let detail = match tab.selected_run() {
+        Some(run) if run.past => Line::from(Span::styled(past_detail(run), state.theme.dim())),
         Some(RunView {
             id,
             phase: Phase::Failed(e),
@@ -138,19 +209,19 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
         return frame.render_widget(hint, area);
     }
     let header = Row::new([
-        "#", "config", "L", "step", "epoch", "loss", "acc", "img/s", "ETA", "state",
+        "#", "run", "step", "epoch", "loss", "acc", "img/s", "ETA", "state",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
+    // The run's name takes what the fixed columns leave.
     let widths = [
-        Constraint::Length(3),
-        Constraint::Length(18),
-        Constraint::Length(3),
+        Constraint::Length(5),
+        Constraint::Fill(1),
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(5),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(8),
     ];
     let rows: Vec<Row> = tab.runs.iter().map(|r| row(r, state)).collect();

@@ -1,5 +1,6 @@
-//! The training tab: what the next run will be and the CPU defaults it uses, the run
-//! table, and the loss and accuracy charts; or, without data, how to fetch it.
+//! The training tab: what the next run will be and the CPU defaults it uses (and how they
+//! differ from `shatterlab train`'s), the run table, and the loss and accuracy charts; or,
+//! without data, how to fetch it.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -7,6 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Wrap};
 
+use super::help::wrapped_rows;
 use super::{curves, runs};
 use crate::train::config::TrainConfig;
 use crate::train::datadir::DataStatus;
@@ -20,8 +22,15 @@ fn table_rows(height: u16) -> u16 {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let [header, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(header_lines(state)), header);
+    let [header, body] = Layout::vertical([
+        Constraint::Length(header_rows(state, area.width)),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(header_lines(state)).wrap(Wrap { trim: false }),
+        header,
+    );
     if let Some(DataStatus::Missing { root, reason }) = &state.train.data {
         return no_data(frame, body, state, root.as_deref(), reason);
     }
@@ -48,26 +57,50 @@ fn header_lines(state: &State) -> Vec<Line<'static>> {
         Line::from(vec![
             Span::raw(" next run ("),
             Span::styled("n", key),
-            Span::raw(format!(
-                "): L={} {} · {data}",
-                next.net.depth,
-                runs::summary(&next)
-            )),
+            Span::raw(format!("): {} · {data}", runs::label(&next))),
         ]),
         Line::from(Span::styled(cpu_note(&next), state.theme.dim())),
     ]
 }
 
-/// The small CPU defaults, said out loud so nobody takes the curves for full CIFAR-10 runs.
-fn cpu_note(cfg: &TrainConfig) -> String {
-    let count = |n: Option<usize>, all: &str| n.map_or(all.to_string(), |n| format!("{n}"));
+/// The tab's small CPU defaults, said out loud so nobody takes the curves for full CIFAR-10
+/// runs, and where they differ from `shatterlab train`'s, so nobody expects a headless run
+/// with no flags to repeat them.
+fn cpu_note(tab: &TrainConfig) -> String {
+    let images = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
+    let headless = TrainConfig::default();
+    let mut differ = Vec::new();
+    if (tab.train_subset, tab.test_subset) != (headless.train_subset, headless.test_subset) {
+        differ.push(format!(
+            "{}/{} images",
+            images(headless.train_subset),
+            images(headless.test_subset)
+        ));
+    }
+    if tab.batch != headless.batch {
+        differ.push(format!("batch {}", headless.batch));
+    }
+    if tab.epochs != headless.epochs {
+        differ.push(format!("{} epochs", headless.epochs));
+    }
+    let differ = if differ.is_empty() {
+        String::new()
+    } else {
+        format!(" (`shatterlab train`: {})", differ.join(", "))
+    };
     format!(
-        " CPU defaults: {}-image training subset, batch {}, {} epochs, {} test images",
-        count(cfg.train_subset, "all"),
-        cfg.batch,
-        cfg.epochs,
-        count(cfg.test_subset, "all"),
+        " tab defaults: {}/{} train/test images, batch {}, {} epochs{differ}",
+        images(tab.train_subset),
+        images(tab.test_subset),
+        tab.batch,
+        tab.epochs,
     )
+}
+
+/// Rows of the header: the next run, then the defaults note as wrapped at `width`.
+fn header_rows(state: &State, width: u16) -> u16 {
+    let note = cpu_note(&draft(&state.train.base, &state.lab.cfg));
+    1 + wrapped_rows(&note, usize::from(width.max(1)))
 }
 
 fn no_data(
