@@ -1,0 +1,177 @@
+//! The infinite-width limit of the lab's own nets: the theory that holds on the grid.
+//!
+//! As width N → ∞ a net's gradient covariance over its inputs, with the readout integrated
+//! out, tends to a deterministic matrix; its summaries are those of the integrated-readout
+//! estimator ([`PairStats`]: the same definitions, so the two compare directly). Nets whose
+//! pre-activations stay Gaussian have it in closed form ([`closed`], [`kernel`]); batch norm
+//! and rectified resnets get it by Monte Carlo over very wide nets ([`wide`]), with standard
+//! errors. Docs: docs/theory-infinite-width.md.
+
+pub mod closed;
+pub mod kernel;
+pub mod wide;
+
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+
+use crate::config::{Init, LabConfig};
+use crate::lab::readout::PairStats;
+use crate::nets::scalar::NetShape;
+
+use closed::ClosedForm;
+pub use wide::WideNets;
+
+/// Width x depth x points work of the screen's Monte Carlo (multiply-adds, `WideNets::work`):
+/// a few seconds of the sweep worker's core at the preset, after the sweep.
+const SCREEN_WORK: u64 = 40_000_000_000;
+
+/// How a limit was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Exact: standard errors are 0.
+    ClosedForm,
+    /// Very wide nets: standard errors over them, bias O(1/width).
+    MonteCarlo,
+}
+
+/// Which limit a command asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LimitMode {
+    /// None.
+    Off,
+    /// The closed form where the settings have one, else none.
+    Closed,
+    /// The closed form where there is one, else the Monte Carlo.
+    Any,
+    /// The Monte Carlo even where a closed form exists (a cross-check).
+    MonteCarlo,
+}
+
+/// The infinite-width limit of `cfg`'s nets at depths 1..=L.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Limit {
+    pub method: Method,
+    /// The Monte Carlo's nets; None for a closed form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wide: Option<WideNets>,
+    /// Integrated-readout summaries at depths 1..=L.
+    #[serde(skip)]
+    pub depths: Vec<PairStats>,
+    /// The settings the limit depends on.
+    #[serde(skip)]
+    key: LabConfig,
+}
+
+impl Limit {
+    /// The closed form of `cfg`, None where it has none (milliseconds at the preset; O(P² L)).
+    pub fn closed_form(cfg: &LabConfig) -> Option<Self> {
+        let form = ClosedForm::of(cfg)?;
+        Some(Self {
+            method: Method::ClosedForm,
+            wide: None,
+            depths: form.summaries(cfg),
+            key: key(cfg, None),
+        })
+    }
+
+    /// The Monte Carlo of `cfg` with `size` nets, depth by depth; `proceed` is asked after
+    /// each depth and stops it with `Break` (then Ok(None)). Errors on settings it does not
+    /// cover ([`wide::covers`]).
+    pub fn monte_carlo(
+        cfg: &LabConfig,
+        size: WideNets,
+        mut proceed: impl FnMut(usize) -> ControlFlow<()>,
+    ) -> anyhow::Result<Option<Self>> {
+        let mut depths = Vec::with_capacity(cfg.depth);
+        wide::simulate(cfg, size, |depth, stats| {
+            depths.push(stats);
+            proceed(depth)
+        })?;
+        Ok((depths.len() == cfg.depth).then(|| Self {
+            method: Method::MonteCarlo,
+            wide: Some(size),
+            depths,
+            key: key(cfg, Some(size)),
+        }))
+    }
+
+    /// The limit `mode` asks for; None for `Off`, and for `Closed` without a closed form.
+    pub fn for_mode(cfg: &LabConfig, mode: LimitMode, size: WideNets) -> anyhow::Result<Option<Self>> {
+        let closed = || Self::closed_form(cfg);
+        let sampled = || Self::monte_carlo(cfg, size, |_| ControlFlow::Continue(()));
+        match mode {
+            LimitMode::Off => Ok(None),
+            LimitMode::Closed => Ok(closed()),
+            LimitMode::Any => match closed() {
+                Some(limit) => Ok(Some(limit)),
+                None => sampled(),
+            },
+            LimitMode::MonteCarlo => sampled(),
+        }
+    }
+
+    /// The Monte Carlo the screen runs for `cfg`: 4 nets, as wide as `SCREEN_WORK` allows
+    /// between 512 and 4096 units.
+    pub fn screen_size(cfg: &LabConfig) -> WideNets {
+        let nets = 4;
+        let unit = WideNets { width: 1, nets }.work(cfg).max(1);
+        // work grows like width (Gram route) once width exceeds the rows.
+        let width = (SCREEN_WORK / unit) as usize;
+        WideNets {
+            width: width.clamp(512, 4096),
+            nets,
+        }
+    }
+
+    /// The limit for the screen, computed off the UI thread: the closed form, else the Monte
+    /// Carlo of [`Limit::screen_size`] (seconds; `proceed` cancels it between depths). None
+    /// where there is none or when cancelled.
+    pub fn for_screen(
+        cfg: &LabConfig,
+        proceed: impl FnMut(usize) -> ControlFlow<()>,
+    ) -> Option<Self> {
+        if let Some(limit) = Self::closed_form(cfg) {
+            return Some(limit);
+        }
+        if !wide::covers(cfg) {
+            return None;
+        }
+        Self::monte_carlo(cfg, Self::screen_size(cfg), proceed)
+            .ok()
+            .flatten()
+    }
+
+    /// Whether this limit is the one `cfg` asks for (the screen's, for a Monte Carlo).
+    pub fn serves(&self, cfg: &LabConfig) -> bool {
+        let size = (self.method == Method::MonteCarlo).then(|| Self::screen_size(cfg));
+        self.key == key(cfg, size) && self.wide == size
+    }
+}
+
+/// The settings a limit depends on: not the nets' width, count, precision or device, and for
+/// a closed form not the seed.
+fn key(cfg: &LabConfig, size: Option<WideNets>) -> LabConfig {
+    let base = LabConfig::default();
+    LabConfig {
+        width: base.width,
+        nets: base.nets,
+        dtype: base.dtype,
+        device: base.device,
+        seed: if size.is_some() { cfg.seed } else { base.seed },
+        ..cfg.clone()
+    }
+}
+
+/// σ² of the hidden matrices: fan_in times their entries' variance. Orthogonal matrices
+/// enter with the Gaussian limit of their entries' variance, gain² / max(fan_in, fan_out).
+pub(crate) fn hidden_sigma2(shape: &NetShape) -> f64 {
+    let (fan_in, fan_out) = shape.hidden_shape();
+    let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
+    match shape.init {
+        Init::He => 2.0,
+        Init::Glorot => 2.0 * fan_in / (fan_in + fan_out),
+        Init::Orthogonal | Init::Ll => 2.0 * fan_in / fan_in.max(fan_out),
+    }
+}
