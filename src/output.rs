@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::config::LabConfig;
+use crate::lab::infinite::Limit;
+use crate::lab::readout::PairStats;
 use crate::lab::sweep::DepthStats;
 use crate::lab::theory::{Measured, Model, Moments};
 
@@ -10,7 +12,42 @@ use crate::lab::theory::{Measured, Model, Moments};
 #[derive(Serialize)]
 pub struct GradReport<'a> {
     pub config: &'a LabConfig,
-    pub depths: Vec<DepthStats>,
+    /// How the infinite-width limit of each depth was obtained, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<&'a Limit>,
+    pub depths: Vec<GradDepth>,
+    /// `--widths`: the same nets at other widths beside the limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finite_width: Vec<WidthCurve>,
+}
+
+/// One depth of `grad`: the sweep's statistics and the infinite-width limit's.
+#[derive(Serialize)]
+pub struct GradDepth {
+    #[serde(flatten)]
+    pub stats: DepthStats,
+    /// The N → ∞ limit of `integrated`, with the same fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<PairStats>,
+}
+
+/// The nets of one width at the reported depths.
+#[derive(Serialize)]
+pub struct WidthCurve {
+    pub width: usize,
+    pub depths: Vec<WidthDepth>,
+}
+
+/// One depth of one width: the integrated readout's summaries and their distance from the
+/// limit (measured minus limit), which shrinks roughly like 1/width.
+#[derive(Serialize)]
+pub struct WidthDepth {
+    pub depth: usize,
+    pub integrated: PairStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corr_far_gap: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corr_neighbor_gap: Option<f64>,
 }
 
 /// One depth of `shatterlab theory`: formula beside measurement.
@@ -28,6 +65,9 @@ pub struct TheoryRow {
     /// Theorem 3 with the centred stream variance, resnets with BN only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centred: Option<TheoryVariant>,
+    /// `--infinite-width`: the lab's nets at N → ∞ (not the idealised model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<PairStats>,
 }
 
 /// A variant of the theorem: its formula and its idealised model's Monte-Carlo.
@@ -59,12 +99,15 @@ pub fn has_non_finite<T: Serialize>(value: &T) -> bool {
 
 /// The document `shatterlab theory` prints.
 #[derive(Serialize)]
-pub struct TheoryReport {
+pub struct TheoryReport<'a> {
     pub model: Model,
     pub beta: f64,
     pub width: usize,
     pub trials: usize,
     pub seed: u64,
+    /// How the rows' `infinite_width` was obtained, when asked for and available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<&'a Limit>,
     pub depths: Vec<TheoryRow>,
 }
 
@@ -82,7 +125,7 @@ pub fn grad_json(report: &GradReport) -> anyhow::Result<String> {
 
 /// The grad report as CSV: a `# config:` comment line, a header, one row per depth.
 pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
-    let lags = report.depths.first().map_or(0, |d| d.acf.len());
+    let lags = report.depths.first().map_or(0, |d| d.stats.acf.len());
     let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
     out.push_str(
         "depth,grad_var,corr_neighbor,corr_neighbor_se,corr_far,corr_far_se,\
@@ -97,7 +140,7 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
         out.push_str(&format!(",acf_se_{k}"));
     }
     out.push('\n');
-    for d in &report.depths {
+    for d in report.depths.iter().map(|d| &d.stats) {
         let (r, i) = (&d.random, &d.integrated);
         let mut row = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",

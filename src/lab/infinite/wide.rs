@@ -41,6 +41,12 @@ pub const MAX_WIDE_WIDTH: usize = 16384;
 const SAMPLE_STREAM: u64 = 1 << 62;
 
 impl WideNets {
+    /// `grad` and `theory`'s default: bias about 1/4096, eight nets for the standard errors.
+    pub const DEFAULT: Self = Self {
+        width: 4096,
+        nets: 8,
+    };
+
     /// Checks the size; the error names the field.
     pub fn validate(&self, flag_width: &str, flag_nets: &str) -> anyhow::Result<()> {
         anyhow::ensure!(
@@ -231,20 +237,30 @@ fn mix(
     if n == 0 {
         return;
     }
-    let h = MatRef::from_row_major_slice(&h[..rows * fan_in], rows, fan_in);
+    let h_mat = MatRef::from_row_major_slice(&h[..rows * fan_in], rows, fan_in);
     if rows * fan_in * fan_out <= n * n * (fan_in + fan_out) + n * n * n / 3 {
         let w = rng.gaussian_matrix(fan_in, fan_out, var);
         let w = MatRef::from_row_major_slice(&w, fan_in, fan_out);
         let out = MatMut::from_row_major_slice_mut(z, rows, fan_out);
-        faer::linalg::matmul::matmul(out, Accum::Replace, h, w, 1.0, Par::Seq);
+        faer::linalg::matmul::matmul(out, Accum::Replace, h_mat, w, 1.0, Par::Seq);
         return;
     }
-    let live_h = Mat::from_fn(n, fan_in, |i, j| h[(live[i], j)]);
+    // The live rows, gathered only when some are not.
+    let gathered: Vec<f64>;
+    let live_h = if n == rows {
+        h_mat
+    } else {
+        gathered = live
+            .iter()
+            .flat_map(|&r| h[r * fan_in..(r + 1) * fan_in].iter().copied())
+            .collect();
+        MatRef::from_row_major_slice(&gathered, n, fan_in)
+    };
     let mut gram = Mat::<f64>::zeros(n, n);
     faer::linalg::matmul::matmul(
         gram.as_mut(),
         Accum::Replace,
-        live_h.as_ref(),
+        live_h,
         live_h.transpose(),
         var,
         Par::Seq,
@@ -252,19 +268,21 @@ fn mix(
     let root = square_root(&gram);
     let noise = rng.gaussian(n * fan_out, 1.0);
     let noise = MatRef::from_row_major_slice(&noise, n, fan_out);
-    let mut sample = Mat::<f64>::zeros(n, fan_out);
+    let mut sample = vec![0.0; n * fan_out];
     faer::linalg::matmul::matmul(
-        sample.as_mut(),
+        MatMut::from_row_major_slice_mut(&mut sample, n, fan_out),
         Accum::Replace,
         root.as_ref(),
         noise,
         1.0,
         Par::Seq,
     );
-    for (i, &r) in live.iter().enumerate() {
-        for (j, v) in z[r * fan_out..(r + 1) * fan_out].iter_mut().enumerate() {
-            *v = sample[(i, j)];
-        }
+    if n == rows {
+        *z = sample;
+        return;
+    }
+    for (row, &r) in sample.chunks_exact(fan_out).zip(&live) {
+        z[r * fan_out..(r + 1) * fan_out].copy_from_slice(row);
     }
 }
 
