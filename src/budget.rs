@@ -239,7 +239,8 @@ pub fn wide(cfg: &LabConfig, size: WideNets) -> Need {
     let stream = (size.width * cfg.act.multiplier()) as u64;
     let nets = size.nets as u64;
     let running = nets.min(rayon::current_num_threads() as u64);
-    let kept = nets * (4 * rows * stream * cfg.act.multiplier() as u64 + cfg.points as u64 * stream);
+    let kept =
+        nets * (4 * rows * stream * cfg.act.multiplier() as u64 + cfg.points as u64 * stream);
     let transient = running * (2 * rows * stream + 3 * rows * rows);
     Need {
         what: format!(
@@ -372,4 +373,3 @@ mod tests {
         assert!(train(&deep).bytes > 50 * train(&TrainConfig::default()).bytes);
     }
 }
-

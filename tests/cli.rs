@@ -395,7 +395,11 @@ fn a_single_net_is_not_flagged_as_overflow() {
 /// `grad`'s JSON from `args`.
 fn grad_json(args: &[&str]) -> serde_json::Value {
     let out = lab().arg("grad").args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -405,23 +409,44 @@ fn grad_adds_the_closed_form_limit_beside_integrated() {
     assert_eq!(doc["infinite_width"]["method"], "closed_form");
     for depth in doc["depths"].as_array().unwrap() {
         let (limit, nets) = (&depth["infinite_width"], &depth["integrated"]);
-        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(limit), keys(nets));
         assert_eq!(limit["corr_far_se"], 0.0);
     }
     // Issue 19's far-pair correlation at depth 1 on the preset grid.
-    let far = doc["depths"][0]["infinite_width"]["corr_far"].as_f64().unwrap();
+    let far = doc["depths"][0]["infinite_width"]["corr_far"]
+        .as_f64()
+        .unwrap();
     assert!((far - 0.0896).abs() < 5e-5, "{far}");
     // Batch norm has no closed form: nothing unless a Monte Carlo is asked for.
     let bn = grad_json(&["--bn", "--depth", "1", "--width", "8", "--nets", "2"]);
     assert!(bn.get("infinite_width").is_none() && bn["depths"][0].get("infinite_width").is_none());
     let sampled = grad_json(&[
-        "--bn", "--depth", "2", "--width", "8", "--nets", "2", "--points", "8",
-        "--infinite-width", "any", "--limit-width", "64", "--limit-nets", "3",
+        "--bn",
+        "--depth",
+        "2",
+        "--width",
+        "8",
+        "--nets",
+        "2",
+        "--points",
+        "8",
+        "--infinite-width",
+        "any",
+        "--limit-width",
+        "64",
+        "--limit-nets",
+        "3",
     ]);
     assert_eq!(sampled["infinite_width"]["method"], "monte_carlo");
     assert_eq!(sampled["infinite_width"]["wide"]["width"], 64);
-    assert!(sampled["depths"][1]["infinite_width"]["corr_far_se"].as_f64().unwrap() > 0.0);
+    assert!(
+        sampled["depths"][1]["infinite_width"]["corr_far_se"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
 
 #[test]
@@ -429,8 +454,8 @@ fn grad_widths_approach_the_limit_like_one_over_width() {
     // Feedforward without BN at depth 6: (measured - limit) x width stays near 1.8 from
     // width 16 to 128, so the gap at 128 is the gap at 16 over 8, within the errors.
     let doc = grad_json(&[
-        "--no-bn", "--depth", "6", "--depths", "6", "--points", "32", "--nets", "1000",
-        "--width", "16", "--widths", "16,128",
+        "--no-bn", "--depth", "6", "--depths", "6", "--points", "32", "--nets", "1000", "--width",
+        "16", "--widths", "16,128",
     ]);
     let at = |i: usize| {
         let d = &doc["finite_width"][i]["depths"][0];
@@ -450,17 +475,24 @@ fn grad_widths_approach_the_limit_like_one_over_width() {
 #[test]
 fn theory_prints_the_limit_without_sampling_nets() {
     let out = lab()
-        .args(["theory", "--no-bn", "--depth", "10", "--depths", "1,10", "--trials", "20"])
+        .args([
+            "theory", "--no-bn", "--depth", "10", "--depths", "1,10", "--trials", "20",
+        ])
         .args(["--infinite-width", "closed"])
         .output()
         .unwrap();
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["infinite_width"]["method"], "closed_form");
-    let far = doc["depths"][1]["infinite_width"]["corr_far"].as_f64().unwrap();
+    let far = doc["depths"][1]["infinite_width"]["corr_far"]
+        .as_f64()
+        .unwrap();
     assert!((far + 0.595).abs() < 5e-4, "{far}");
     // Off by default.
-    let plain = lab().args(["theory", "--depth", "2", "--trials", "20"]).output().unwrap();
+    let plain = lab()
+        .args(["theory", "--depth", "2", "--trials", "20"])
+        .output()
+        .unwrap();
     let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
     assert!(plain.get("infinite_width").is_none());
 }
@@ -469,15 +501,41 @@ fn theory_prints_the_limit_without_sampling_nets() {
 fn bad_limit_flags_are_one_line_errors_naming_the_flag() {
     let err = error_of(&["grad", "--depth", "1", "--widths", "0"]);
     assert!(err.contains("--widths"), "{err}");
-    let err = error_of(&["grad", "--depth", "1", "--infinite-width", "monte-carlo", "--limit-width", "1"]);
+    let err = error_of(&[
+        "grad",
+        "--depth",
+        "1",
+        "--infinite-width",
+        "monte-carlo",
+        "--limit-width",
+        "1",
+    ]);
     assert!(err.contains("--limit-width"), "{err}");
-    let err = error_of(&["theory", "--depth", "1", "--infinite-width", "any", "--limit-nets", "1"]);
+    let err = error_of(&[
+        "theory",
+        "--depth",
+        "1",
+        "--infinite-width",
+        "any",
+        "--limit-nets",
+        "1",
+    ]);
     assert!(err.contains("--limit-nets"), "{err}");
     let err = error_of(&["grad", "--infinite-width", "sometimes"]);
     assert!(err.contains("sometimes"), "{err}");
     let err = error_of(&[
-        "grad", "--depth", "1000", "--infinite-width", "monte-carlo", "--limit-width", "16384",
-        "--limit-nets", "1000",
+        "grad",
+        "--depth",
+        "1000",
+        "--infinite-width",
+        "monte-carlo",
+        "--limit-width",
+        "16384",
+        "--limit-nets",
+        "1000",
     ]);
-    assert!(err.contains("refused") && err.contains("--limit-width"), "{err}");
+    assert!(
+        err.contains("refused") && err.contains("--limit-width"),
+        "{err}"
+    );
 }

@@ -40,7 +40,13 @@ fn assert_close(what: &str, depths: &[usize], a: &[PairStats], b: &[PairStats]) 
     for &d in depths {
         let (x, y) = (&a[d - 1], &b[d - 1]);
         for (name, u, su, v, sv) in [
-            ("corr_far", x.corr_far, x.corr_far_se, y.corr_far, y.corr_far_se),
+            (
+                "corr_far",
+                x.corr_far,
+                x.corr_far_se,
+                y.corr_far,
+                y.corr_far_se,
+            ),
             (
                 "corr_neighbor",
                 x.corr_neighbor,
@@ -92,7 +98,10 @@ fn feedforward_nets_without_bn_of_width_200_match_the_closed_form_at_every_depth
             ..base.clone()
         },
     ] {
-        let what = format!("{:?} {:?} bias={} {:?}", cfg.act, cfg.init, cfg.first_bias, cfg.inputs);
+        let what = format!(
+            "{:?} {:?} bias={} {:?}",
+            cfg.act, cfg.init, cfg.first_bias, cfg.inputs
+        );
         assert_close(&what, &all, &integrated(&cfg), &exact(&cfg));
     }
 }
@@ -270,7 +279,10 @@ fn the_screens_limit_serves_the_settings_it_was_computed_for() {
         seed: 9,
         ..cfg.clone()
     }));
-    assert!(!limit.serves(&LabConfig { depth: 5, ..cfg.clone() }));
+    assert!(!limit.serves(&LabConfig {
+        depth: 5,
+        ..cfg.clone()
+    }));
     // With batch norm the screen runs a Monte Carlo, which stops when told to.
     let bn = LabConfig { bn: true, ..cfg };
     assert!(Limit::for_screen(&bn, |_| ControlFlow::Break(())).is_none());

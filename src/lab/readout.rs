@@ -423,7 +423,12 @@ mod tests {
         assert!((got.corr_neighbor - want.corr_neighbor).abs() < 1e-12);
         let (g, w) = (&got.corr_by_distance, &want.corr_by_distance);
         assert_eq!((&g.from, &g.to), (&w.from, &w.to));
-        assert!(g.corr.iter().zip(&w.corr).all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(
+            g.corr
+                .iter()
+                .zip(&w.corr)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        );
     }
 
     #[test]

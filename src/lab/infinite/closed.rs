@@ -208,11 +208,20 @@ mod tests {
         let (pp, pm, mp, mm) = (k(h, h), k(h, -h), k(-h, h), k(-h, -h));
         let (p0, m0) = (k(h, 0.0), k(-h, 0.0));
         for (l, exact) in pair_moments(x, y, 50).iter().enumerate() {
-            let mixed =
-                (pp[l].hx_hy - pm[l].hx_hy - mp[l].hx_hy + mm[l].hx_hy) / (4.0 * h * h);
+            let mixed = (pp[l].hx_hy - pm[l].hx_hy - mp[l].hx_hy + mm[l].hx_hy) / (4.0 * h * h);
             let slope = (p0[l].hx_hy - m0[l].hx_hy) / (2.0 * h);
-            assert!((mixed - exact.dx_dy).abs() < 1e-6, "depth {}: {mixed} vs {}", l + 1, exact.dx_dy);
-            assert!((slope - exact.dx_hy).abs() < 1e-6, "depth {}: {slope} vs {}", l + 1, exact.dx_hy);
+            assert!(
+                (mixed - exact.dx_dy).abs() < 1e-6,
+                "depth {}: {mixed} vs {}",
+                l + 1,
+                exact.dx_dy
+            );
+            assert!(
+                (slope - exact.dx_hy).abs() < 1e-6,
+                "depth {}: {slope} vs {}",
+                l + 1,
+                exact.dx_hy
+            );
         }
     }
 

@@ -15,16 +15,19 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 
-use crate::config::{Init, LabConfig};
+use crate::config::{Init, Inputs, LabConfig};
 use crate::lab::readout::PairStats;
 use crate::nets::scalar::NetShape;
 
 use closed::ClosedForm;
 pub use wide::WideNets;
 
-/// Width x depth x points work of the screen's Monte Carlo (multiply-adds, `WideNets::work`):
-/// a few seconds of the sweep worker's core at the preset, after the sweep.
-const SCREEN_WORK: u64 = 40_000_000_000;
+/// Work of the screen's Monte Carlo, in multiply-adds (`WideNets::work`): seconds of a few
+/// cores at the preset.
+const SCREEN_WORK: u64 = 200_000_000_000;
+/// Pair-steps (points² x depth / 2) of the largest closed form the screen computes: about
+/// 2.5 s of one core (measured 50 ns a step; 1024 points at depth 100).
+const SCREEN_PAIR_STEPS: u64 = 50_000_000;
 
 /// How a limit was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -98,7 +101,11 @@ impl Limit {
     }
 
     /// The limit `mode` asks for; None for `Off`, and for `Closed` without a closed form.
-    pub fn for_mode(cfg: &LabConfig, mode: LimitMode, size: WideNets) -> anyhow::Result<Option<Self>> {
+    pub fn for_mode(
+        cfg: &LabConfig,
+        mode: LimitMode,
+        size: WideNets,
+    ) -> anyhow::Result<Option<Self>> {
         let closed = || Self::closed_form(cfg);
         let sampled = || Self::monte_carlo(cfg, size, |_| ControlFlow::Continue(()));
         match mode {
@@ -112,28 +119,35 @@ impl Limit {
         }
     }
 
-    /// The Monte Carlo the screen runs for `cfg`: 4 nets, as wide as `SCREEN_WORK` allows
-    /// between 512 and 4096 units.
+    /// The Monte Carlo the screen runs for `cfg`: 4 nets, the widest of 4096, 2048, ...,
+    /// 256 units whose work `SCREEN_WORK` allows.
     pub fn screen_size(cfg: &LabConfig) -> WideNets {
-        let nets = 4;
-        let unit = WideNets { width: 1, nets }.work(cfg).max(1);
-        // work grows like width (Gram route) once width exceeds the rows.
-        let width = (SCREEN_WORK / unit) as usize;
-        WideNets {
-            width: width.clamp(512, 4096),
-            nets,
-        }
+        let size = |width| WideNets { width, nets: 4 };
+        (8..=12)
+            .rev()
+            .map(|k| size(1 << k))
+            .find(|s| s.work(cfg) <= SCREEN_WORK)
+            .unwrap_or(size(256))
     }
 
     /// The limit for the screen, computed off the UI thread: the closed form, else the Monte
     /// Carlo of [`Limit::screen_size`] (seconds; `proceed` cancels it between depths). None
-    /// where there is none or when cancelled.
+    /// where there is none, when cancelled, and for closed forms over `SCREEN_PAIR_STEPS`
+    /// (`theory --infinite-width closed` computes those).
     pub fn for_screen(
         cfg: &LabConfig,
         proceed: impl FnMut(usize) -> ControlFlow<()>,
     ) -> Option<Self> {
-        if let Some(limit) = Self::closed_form(cfg) {
-            return Some(limit);
+        if ClosedForm::of(cfg).is_some() {
+            let pairs = match cfg.inputs {
+                Inputs::Grid => cfg.points * cfg.points / 2,
+                // Every pair of distinct inputs is alike: one runs.
+                Inputs::Independent => cfg.points,
+            };
+            let steps = (pairs * cfg.depth) as u64;
+            return (steps <= SCREEN_PAIR_STEPS)
+                .then(|| Self::closed_form(cfg))
+                .flatten();
         }
         if !wide::covers(cfg) {
             return None;

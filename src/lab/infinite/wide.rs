@@ -186,7 +186,15 @@ impl WideNet<'_> {
             let (fan_in, fan_out) = self.shape.hidden_shape();
             match self.shape.arch {
                 Arch::Ff => {
-                    mix(&s.state, &mut s.work, rows, fan_in, fan_out, self.sigma2, &mut s.rng);
+                    mix(
+                        &s.state,
+                        &mut s.work,
+                        rows,
+                        fan_in,
+                        fan_out,
+                        self.sigma2,
+                        &mut s.rng,
+                    );
                     s.state.resize(rows * fan_in, 0.0);
                     self.rectify
                         .host(&s.work, &mut s.state, fan_out, &mut s.scratch);
@@ -195,7 +203,15 @@ impl WideNet<'_> {
                     s.work.resize(rows * fan_in, 0.0);
                     self.rectify
                         .host(&s.state, &mut s.work, fan_out, &mut s.scratch);
-                    mix(&s.work, &mut s.branch, rows, fan_in, fan_out, self.sigma2, &mut s.rng);
+                    mix(
+                        &s.work,
+                        &mut s.branch,
+                        rows,
+                        fan_in,
+                        fan_out,
+                        self.sigma2,
+                        &mut s.rng,
+                    );
                     let beta = self.shape.beta;
                     s.state
                         .iter_mut()
