@@ -8,6 +8,7 @@ use crate::config::{Arch, Init, Inputs, LabConfig};
 use crate::lab::infinite::hidden_sigma2;
 use crate::lab::infinite::kernel::{PairMoments, PointMoments};
 use crate::lab::readout::PairStats;
+use crate::lab::summary::{HEAT_CELLS, Heat};
 use crate::nets::scalar::NetShape;
 
 /// Which closed form the settings have.
@@ -48,8 +49,8 @@ impl ClosedForm {
         }
     }
 
-    /// The limit's summaries at depths 1..=`cfg.depth`.
-    pub fn summaries(self, cfg: &LabConfig) -> Vec<PairStats> {
+    /// The limit's summaries and pooled correlation matrices at depths 1..=`cfg.depth`.
+    pub fn summaries(self, cfg: &LabConfig) -> Vec<(PairStats, Heat)> {
         let points = cfg.points;
         let grid = cfg.grid();
         let first = |p: usize, q: usize| match cfg.inputs {
@@ -68,42 +69,42 @@ impl ClosedForm {
                 .map(|(l, c)| c / (var(l, p) * var(l, q)).sqrt())
                 .collect()
         };
-        // by_distance[l][d]: the sum of the correlations of the pairs q - p = d at depth l.
-        let by_distance: Vec<Vec<f64>> = match cfg.inputs {
+        let blocks = Blocks::new(points);
+        let sums: Vec<Sums> = match cfg.inputs {
             // Every pair of distinct inputs is alike.
             Inputs::Independent => correlations(0, 1)
                 .into_iter()
-                .map(|c| (0..points).map(|d| (points - d) as f64 * c).collect())
+                .map(|c| Sums::alike(&blocks, c))
                 .collect(),
             Inputs::Grid => (0..points)
                 .into_par_iter()
                 .fold(
-                    || vec![vec![0.0; points]; cfg.depth],
+                    || vec![Sums::new(&blocks); cfg.depth],
                     |mut acc, p| {
                         for q in p + 1..points {
-                            for (l, c) in correlations(p, q).into_iter().enumerate() {
-                                acc[l][q - p] += c;
+                            for (sums, c) in acc.iter_mut().zip(correlations(p, q)) {
+                                sums.add(&blocks, p, q, c);
                             }
                         }
                         acc
                     },
                 )
                 .reduce(
-                    || vec![vec![0.0; points]; cfg.depth],
+                    || vec![Sums::new(&blocks); cfg.depth],
                     |mut a, b| {
-                        for (x, y) in a.iter_mut().zip(b) {
-                            x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
-                        }
+                        a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y));
                         a
                     },
                 ),
         };
-        by_distance
-            .iter()
+        sums.into_iter()
             .enumerate()
             .map(|(l, sums)| {
                 let grad_var = (0..points).map(|p| var(l, p)).sum::<f64>() / points as f64;
-                PairStats::exact(grad_var, sums)
+                (
+                    PairStats::exact(grad_var, &sums.by_distance),
+                    sums.heat(&blocks),
+                )
             })
             .collect()
     }
@@ -160,6 +161,99 @@ impl ClosedForm {
                 .map(|l| linear(first, l, gain, rectified_start))
                 .collect(),
         }
+    }
+}
+
+/// The heatmap's blocks of points, as the estimator pools them
+/// ([`crate::lab::readout::PointVectors::pooled_correlation`]).
+struct Blocks {
+    side: usize,
+    /// Block of each point.
+    of: Vec<usize>,
+    /// Points in each block.
+    size: Vec<usize>,
+}
+
+impl Blocks {
+    fn new(points: usize) -> Self {
+        let side = HEAT_CELLS.min(points);
+        let of: Vec<usize> = (0..points)
+            .map(|p| (0..side).rfind(|&b| b * points / side <= p).unwrap_or(0))
+            .collect();
+        let size = (0..side)
+            .map(|b| (b + 1) * points / side - b * points / side)
+            .collect();
+        Self { side, of, size }
+    }
+}
+
+/// One depth's sums of correlations: by distance, and by pair of blocks.
+#[derive(Clone)]
+struct Sums {
+    by_distance: Vec<f64>,
+    /// Block pairs (side x side), the diagonal's own points excluded.
+    cells: Vec<f64>,
+}
+
+impl Sums {
+    fn new(blocks: &Blocks) -> Self {
+        Self {
+            by_distance: vec![0.0; blocks.of.len()],
+            cells: vec![0.0; blocks.side * blocks.side],
+        }
+    }
+
+    /// Every pair of distinct points with correlation `c`.
+    fn alike(blocks: &Blocks, c: f64) -> Self {
+        let points = blocks.of.len();
+        let mut sums = Self::new(blocks);
+        for (d, s) in sums.by_distance.iter_mut().enumerate() {
+            *s = (points - d) as f64 * c;
+        }
+        for (i, cell) in sums.cells.iter_mut().enumerate() {
+            let (r, k) = (blocks.size[i / blocks.side], blocks.size[i % blocks.side]);
+            let pairs = if i / blocks.side == i % blocks.side {
+                r * (r - 1)
+            } else {
+                r * k
+            };
+            *cell = pairs as f64 * c;
+        }
+        sums
+    }
+
+    fn add(&mut self, blocks: &Blocks, p: usize, q: usize, c: f64) {
+        self.by_distance[q - p] += c;
+        let (a, b) = (blocks.of[p], blocks.of[q]);
+        self.cells[a * blocks.side + b] += c;
+        self.cells[b * blocks.side + a] += c;
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.by_distance
+            .iter_mut()
+            .zip(&other.by_distance)
+            .for_each(|(x, y)| *x += y);
+        self.cells
+            .iter_mut()
+            .zip(&other.cells)
+            .for_each(|(x, y)| *x += y);
+    }
+
+    /// The mean correlation of each block pair, each point's own (1) included.
+    fn heat(&self, blocks: &Blocks) -> Heat {
+        let side = blocks.side;
+        let cells = self
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(i, sum)| {
+                let (r, k) = (i / side, i % side);
+                let own = if r == k { blocks.size[r] as f64 } else { 0.0 };
+                (sum + own) / (blocks.size[r] * blocks.size[k]) as f64
+            })
+            .collect();
+        Heat { side, cells }
     }
 }
 
@@ -233,12 +327,49 @@ mod tests {
             depth: 10,
             ..LabConfig::default()
         };
-        let stats = ClosedForm::of(&cfg).unwrap().summaries(&cfg);
+        let stats: Vec<PairStats> = ClosedForm::of(&cfg)
+            .unwrap()
+            .summaries(&cfg)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         for (depth, want, tol) in [(1, 0.0896, 5e-5), (2, -0.179, 5e-4), (10, -0.595, 5e-4)] {
             let got = stats[depth - 1].corr_far;
             assert!((got - want).abs() < tol, "depth {depth}: {got}");
         }
         // He layers keep E[g^2] from depth 1 on.
         assert!((stats[9].grad_var - stats[0].grad_var).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_heatmap_holds_the_pairs_the_summaries_average() {
+        // Eight points, one per block: the cells are the pairs' correlations.
+        for inputs in [Inputs::Grid, Inputs::Independent] {
+            let cfg = LabConfig {
+                bn: false,
+                points: 8,
+                depth: 3,
+                inputs,
+                ..LabConfig::default()
+            };
+            for (stats, heat) in ClosedForm::of(&cfg).unwrap().summaries(&cfg) {
+                let cell = |p: usize, q: usize| heat.cells[p * heat.side + q];
+                assert_eq!(heat.side, 8);
+                let mean =
+                    |d: usize| (0..8 - d).map(|p| cell(p, p + d)).sum::<f64>() / (8 - d) as f64;
+                assert!((mean(1) - stats.corr_neighbor).abs() < 1e-12);
+                let far: f64 = (0..4)
+                    .flat_map(|p| (p + 4..8).map(move |q| (p, q)))
+                    .map(|(p, q)| cell(p, q))
+                    .sum();
+                assert!((far / 10.0 - stats.corr_far).abs() < 1e-12);
+                for p in 0..8 {
+                    assert!((cell(p, p) - 1.0).abs() < 1e-12);
+                    for q in 0..8 {
+                        assert_eq!(cell(p, q), cell(q, p));
+                    }
+                }
+            }
+        }
     }
 }

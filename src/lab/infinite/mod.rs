@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::{Init, Inputs, LabConfig};
 use crate::lab::readout::PairStats;
+use crate::lab::summary::Heat;
 use crate::nets::scalar::NetShape;
 
 use closed::ClosedForm;
@@ -62,6 +63,9 @@ pub struct Limit {
     /// Integrated-readout summaries at depths 1..=L.
     #[serde(skip)]
     pub depths: Vec<PairStats>,
+    /// The pooled correlation matrix at depths 1..=L, as the heatmap pools the nets'.
+    #[serde(skip)]
+    pub heat: Vec<Heat>,
     /// The settings the limit depends on.
     #[serde(skip)]
     key: LabConfig,
@@ -70,11 +74,12 @@ pub struct Limit {
 impl Limit {
     /// The closed form of `cfg`, None where it has none (milliseconds at the preset; O(P² L)).
     pub fn closed_form(cfg: &LabConfig) -> Option<Self> {
-        let form = ClosedForm::of(cfg)?;
+        let (depths, heat) = ClosedForm::of(cfg)?.summaries(cfg).into_iter().unzip();
         Some(Self {
             method: Method::ClosedForm,
             wide: None,
-            depths: form.summaries(cfg),
+            depths,
+            heat,
             key: key(cfg, None),
         })
     }
@@ -87,15 +92,17 @@ impl Limit {
         size: WideNets,
         mut proceed: impl FnMut(usize) -> ControlFlow<()>,
     ) -> anyhow::Result<Option<Self>> {
-        let mut depths = Vec::with_capacity(cfg.depth);
-        wide::simulate(cfg, size, |depth, stats| {
+        let (mut depths, mut heat) = (Vec::new(), Vec::new());
+        wide::simulate(cfg, size, |depth, stats, cells| {
             depths.push(stats);
+            heat.push(cells);
             proceed(depth)
         })?;
         Ok((depths.len() == cfg.depth).then(|| Self {
             method: Method::MonteCarlo,
             wide: Some(size),
             depths,
+            heat,
             key: key(cfg, Some(size)),
         }))
     }

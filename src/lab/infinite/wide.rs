@@ -24,6 +24,7 @@ use crate::lab::infinite::hidden_sigma2;
 use crate::lab::inputs;
 use crate::lab::readout::{PairStats, PointVectors};
 use crate::lab::rectify::Rectify;
+use crate::lab::summary::{HEAT_CELLS, Heat};
 use crate::nets::init::WeightRng;
 use crate::nets::scalar::{NetShape, ScalarNetDraw};
 
@@ -81,11 +82,12 @@ pub fn covers(cfg: &LabConfig) -> bool {
 }
 
 /// Runs depths 1..=cfg.depth of `size.nets` nets of width `size.width`, handing each depth's
-/// integrated-readout summaries to `on_depth`, which returns `Break` to stop early.
+/// integrated-readout summaries and pooled correlation matrix to `on_depth`, which returns
+/// `Break` to stop early.
 pub fn simulate(
     cfg: &LabConfig,
     size: WideNets,
-    mut on_depth: impl FnMut(usize, PairStats) -> ControlFlow<()>,
+    mut on_depth: impl FnMut(usize, PairStats, Heat) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         covers(cfg),
@@ -132,8 +134,13 @@ pub fn simulate(
             .collect::<Vec<_>>()
             .concat();
         let width = shape.readout_width();
-        let stats = PointVectors::integrated(tangents, cfg.points, width, false).pair_stats();
-        if on_depth(depth, stats).is_break() {
+        let vectors = PointVectors::integrated(tangents, cfg.points, width, false);
+        let side = HEAT_CELLS.min(cfg.points);
+        let heat = Heat {
+            side,
+            cells: vectors.pooled_correlation(side),
+        };
+        if on_depth(depth, vectors.pair_stats(), heat).is_break() {
             break;
         }
     }
