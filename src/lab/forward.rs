@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::Float;
 
-use crate::config::{Activation, Arch, BnGrad, Inputs, LabConfig, Precision};
+use crate::config::{Arch, Inputs, LabConfig, Precision};
 use crate::lab::bank::{NetWeights, Spill, WeightBank};
 use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
@@ -140,13 +140,7 @@ impl ForwardEngine {
         };
         Ok(Self {
             shape,
-            rectify: Rectify {
-                points: cfg.points,
-                directions: cfg.tangent_directions(),
-                batch_norm: cfg.bn,
-                through_stats: cfg.bn_grad == BnGrad::Through,
-                crelu: cfg.act == Activation::Crelu,
-            },
+            rectify: Rectify::for_lab(cfg),
             grid: cfg.grid(),
             inputs: cfg.inputs,
             seed: cfg.seed,

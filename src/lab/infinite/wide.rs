@@ -18,7 +18,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{Arch, BnGrad, Init, Inputs, LabConfig};
+use crate::config::{Arch, Init, Inputs, LabConfig};
 use crate::lab::forward::{FirstLayer, own_tangent_row};
 use crate::lab::infinite::hidden_sigma2;
 use crate::lab::inputs;
@@ -100,13 +100,7 @@ pub fn simulate(
     let grid = cfg.grid();
     let net = WideNet {
         shape,
-        rectify: Rectify {
-            points: cfg.points,
-            directions: cfg.tangent_directions(),
-            batch_norm: cfg.bn,
-            through_stats: cfg.bn_grad == BnGrad::Through,
-            crelu: shape.act.multiplier() == 2,
-        },
+        rectify: Rectify::for_lab(cfg),
         first: FirstLayer {
             shape: &shape,
             inputs: cfg.inputs,
