@@ -521,6 +521,15 @@ fn bad_limit_flags_are_one_line_errors_naming_the_flag() {
         "1",
     ]);
     assert!(err.contains("--limit-nets"), "{err}");
+    // Looks-linear nets with batch norm have neither form: `any` adds nothing, an explicit
+    // Monte Carlo says why not.
+    let ll = [
+        "--depth", "1", "--act", "crelu", "--init", "ll", "--bn", "--width", "8",
+    ];
+    let any = grad_json(&[&ll[..], &["--infinite-width", "any"]].concat());
+    assert!(any.get("infinite_width").is_none());
+    let err = error_of(&[&["grad"][..], &ll, &["--infinite-width", "monte-carlo"]].concat());
+    assert!(err.contains("looks-linear"), "{err}");
     let err = error_of(&["grad", "--infinite-width", "sometimes"]);
     assert!(err.contains("sometimes"), "{err}");
     let err = error_of(&[

@@ -58,7 +58,7 @@ pub fn run(cfg: &LabConfig, opts: &GradOptions) -> anyhow::Result<()> {
         budget::check(&budget::sweep(&at_width(cfg, width)), limit_memory)
             .map_err(anyhow::Error::msg)?;
     }
-    if opts.limit == LimitMode::MonteCarlo || opts.limit == LimitMode::Any {
+    if opts.limit.samples(cfg) {
         budget::check_wide(cfg, opts.wide, limit_memory)?;
     }
     let depths = sweep_depths(cfg, &wanted)?;

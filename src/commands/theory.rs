@@ -51,7 +51,7 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         cfg.width,
         budget::MAX_THEORY_WORK
     );
-    if opts.limit == LimitMode::MonteCarlo || opts.limit == LimitMode::Any {
+    if opts.limit.samples(cfg) {
         budget::check_wide(cfg, opts.wide, limit)?;
     }
     let infinite = Limit::for_mode(cfg, opts.limit, opts.wide)?;

@@ -43,7 +43,7 @@ pub enum Method {
 /// Which limit a command asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LimitMode {
-    /// None.
+    /// No limit.
     Off,
     /// The closed form where the settings have one, else none.
     Closed,
@@ -51,6 +51,18 @@ pub enum LimitMode {
     Any,
     /// The Monte Carlo even where a closed form exists (a cross-check).
     MonteCarlo,
+}
+
+impl LimitMode {
+    /// Whether this mode runs the Monte Carlo for `cfg` (`Any` only where there is no
+    /// closed form and the Monte Carlo covers the settings).
+    pub fn samples(self, cfg: &LabConfig) -> bool {
+        match self {
+            LimitMode::Off | LimitMode::Closed => false,
+            LimitMode::Any => ClosedForm::of(cfg).is_none() && wide::covers(cfg),
+            LimitMode::MonteCarlo => true,
+        }
+    }
 }
 
 /// The infinite-width limit of `cfg`'s nets at depths 1..=L.
@@ -107,22 +119,19 @@ impl Limit {
         }))
     }
 
-    /// The limit `mode` asks for; None for `Off`, and for `Closed` without a closed form.
+    /// The limit `mode` asks for: None for `Off`, and where the mode has none for the
+    /// settings. Errors where `MonteCarlo` meets settings it does not cover.
     pub fn for_mode(
         cfg: &LabConfig,
         mode: LimitMode,
         size: WideNets,
     ) -> anyhow::Result<Option<Self>> {
-        let closed = || Self::closed_form(cfg);
-        let sampled = || Self::monte_carlo(cfg, size, |_| ControlFlow::Continue(()));
-        match mode {
-            LimitMode::Off => Ok(None),
-            LimitMode::Closed => Ok(closed()),
-            LimitMode::Any => match closed() {
-                Some(limit) => Ok(Some(limit)),
-                None => sampled(),
-            },
-            LimitMode::MonteCarlo => sampled(),
+        if mode.samples(cfg) {
+            Self::monte_carlo(cfg, size, |_| ControlFlow::Continue(()))
+        } else if mode == LimitMode::Off {
+            Ok(None)
+        } else {
+            Ok(Self::closed_form(cfg))
         }
     }
 
