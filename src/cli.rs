@@ -319,8 +319,8 @@ pub struct LimitArgs {
     /// Add each depth's N → ∞ limit of the lab's nets (`infinite_width`, the fields of
     /// `integrated`): closed = the closed form, where the settings have one (feedforward or
     /// looks-linear nets without batch norm), exact and fast; any = the closed form, else a
-    /// Monte Carlo of very wide nets with standard errors (batch norm, resnets; minutes at
-    /// the preset's 256 points); monte-carlo = the Monte Carlo even where a closed form
+    /// Monte Carlo of very wide nets with standard errors (batch norm, resnets; about a
+    /// minute of CPU at the preset's 256 points); monte-carlo = the Monte Carlo even where a closed form
     /// exists; off [default: closed for grad, off for theory].
     #[arg(long, value_name = "MODE")]
     pub infinite_width: Option<LimitMode>,
