@@ -123,8 +123,10 @@ pub fn grad_json(report: &GradReport) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(report)? + "\n")
 }
 
-/// The grad report as CSV: a `# config:` comment line, a header, one row per depth.
+/// The grad report as CSV: a `# config:` comment line, a header, one row per depth; the
+/// infinite-width limit's columns come last, when there is one.
 pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
+    let limit = report.infinite_width.is_some();
     let lags = report.depths.first().map_or(0, |d| d.stats.acf.len());
     let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
     out.push_str(
@@ -139,8 +141,14 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     for k in 0..lags {
         out.push_str(&format!(",acf_se_{k}"));
     }
+    if limit {
+        out.push_str(
+            ",infinite_grad_var,infinite_corr_neighbor,infinite_corr_neighbor_se,\
+             infinite_corr_far,infinite_corr_far_se",
+        );
+    }
     out.push('\n');
-    for d in report.depths.iter().map(|d| &d.stats) {
+    for (d, l) in report.depths.iter().map(|d| (&d.stats, &d.infinite_width)) {
         let (r, i) = (&d.random, &d.integrated);
         let mut row = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -161,6 +169,12 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
         );
         for v in d.acf.iter().chain(&d.acf_se) {
             row.push_str(&format!(",{v}"));
+        }
+        if let Some(l) = l.as_ref().filter(|_| limit) {
+            row.push_str(&format!(
+                ",{},{},{},{},{}",
+                l.grad_var, l.corr_neighbor, l.corr_neighbor_se, l.corr_far, l.corr_far_se
+            ));
         }
         out.push_str(&row);
         out.push('\n');

@@ -419,6 +419,24 @@ fn grad_adds_the_closed_form_limit_beside_integrated() {
         .as_f64()
         .unwrap();
     assert!((far - 0.0896).abs() < 5e-5, "{far}");
+    // The CSV ends with the limit's columns.
+    let csv = lab()
+        .args([
+            "grad", "--no-bn", "--depth", "2", "--width", "16", "--nets", "2",
+        ])
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[1].ends_with(",infinite_corr_far,infinite_corr_far_se"),
+        "{}",
+        lines[1]
+    );
+    let last: Vec<&str> = lines[2].rsplit(',').take(2).collect();
+    assert_eq!(last[0], "0");
+    assert!((last[1].parse::<f64>().unwrap() - far).abs() < 1e-12);
     // Batch norm has no closed form: nothing unless a Monte Carlo is asked for.
     let bn = grad_json(&["--bn", "--depth", "1", "--width", "8", "--nets", "2"]);
     assert!(bn.get("infinite_width").is_none() && bn["depths"][0].get("infinite_width").is_none());
