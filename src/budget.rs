@@ -233,7 +233,8 @@ pub fn human(bytes: u64) -> String {
 
 /// Peak memory of the infinite-width Monte Carlo (`lab::infinite::wide`): every net keeps its
 /// rows at the stream's width in four buffers (state, rectified, branch, scratch) and its own
-/// tangent rows; each running net adds its noise, sample and Gram matrix with its root.
+/// tangent rows; each running net adds its noise, sample and Gram matrix with its root, or
+/// the matrix it draws instead.
 pub fn wide(cfg: &LabConfig, size: WideNets) -> Need {
     let rows = ((1 + cfg.tangent_directions()) * cfg.points) as u64;
     let stream = (size.width * cfg.act.multiplier()) as u64;
@@ -241,7 +242,8 @@ pub fn wide(cfg: &LabConfig, size: WideNets) -> Need {
     let running = nets.min(rayon::current_num_threads() as u64);
     let kept =
         nets * (4 * rows * stream * cfg.act.multiplier() as u64 + cfg.points as u64 * stream);
-    let transient = running * (2 * rows * stream + 3 * rows * rows);
+    // Noise and sample, the Gram and its root, or a drawn matrix where that is cheaper.
+    let transient = running * (2 * rows * stream + 3 * rows * rows + stream * stream);
     Need {
         what: format!(
             "the infinite-width Monte Carlo with {} nets of width {}, points {}{}",
@@ -284,6 +286,24 @@ pub fn check_wide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monte_carlo_of_the_limit_is_refused_through_the_statistics_of_many_points() {
+        let size = WideNets::DEFAULT;
+        let preset = LabConfig::default();
+        assert!(check_wide(&preset, size, Some((8 << 30, "test"))).is_ok());
+        // P tangent directions: rows (1 + P) P, a Gram of 65792² values.
+        let through = LabConfig {
+            bn_grad: crate::config::BnGrad::Through,
+            ..preset
+        };
+        let err = check_wide(&through, size, None).unwrap_err().to_string();
+        assert!(
+            err.contains("refused") && err.contains("--limit-width"),
+            "{err}"
+        );
+        assert!(wide(&through, size).bytes > 30 * wide(&LabConfig::default(), size).bytes);
+    }
 
     #[test]
     fn sizes_parse_with_binary_suffixes() {
