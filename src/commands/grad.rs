@@ -58,11 +58,16 @@ pub fn run(cfg: &LabConfig, opts: &GradOptions) -> anyhow::Result<()> {
         budget::check(&budget::sweep(&at_width(cfg, width)), limit_memory)
             .map_err(anyhow::Error::msg)?;
     }
+    // The limit to the deepest reported depth only, as the sweep.
+    let deepest = LabConfig {
+        depth: wanted.iter().copied().max().unwrap_or(cfg.depth),
+        ..cfg.clone()
+    };
     if opts.limit.samples(cfg) {
-        budget::check_wide(cfg, opts.wide, limit_memory)?;
+        budget::check_wide(&deepest, opts.wide, limit_memory)?;
     }
     let depths = sweep_depths(cfg, &wanted)?;
-    let limit = Limit::for_mode(cfg, opts.limit, opts.wide)?;
+    let limit = Limit::for_mode(&deepest, opts.limit, opts.wide)?;
     let at = |depth: usize| limit.as_ref().map(|l| l.depths[depth - 1].clone());
     let finite_width = opts
         .widths

@@ -51,10 +51,15 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         cfg.width,
         budget::MAX_THEORY_WORK
     );
+    // The limit to the deepest reported depth only.
+    let deepest = LabConfig {
+        depth: wanted.iter().copied().max().unwrap_or(cfg.depth),
+        ..cfg.clone()
+    };
     if opts.limit.samples(cfg) {
-        budget::check_wide(cfg, opts.wide, limit)?;
+        budget::check_wide(&deepest, opts.wide, limit)?;
     }
-    let infinite = Limit::for_mode(cfg, opts.limit, opts.wide)?;
+    let infinite = Limit::for_mode(&deepest, opts.limit, opts.wide)?;
     let simulate =
         |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
     let measured = simulate(model);
