@@ -5,6 +5,7 @@
 //! on the high side of measured peak RSS.
 
 use crate::config::{Activation, Arch, LabConfig, Precision};
+use crate::lab::infinite::WideNets;
 use crate::train::cifar::{IMAGE_BYTES, RECORD_BYTES, SIDE};
 use crate::train::config::TrainConfig;
 
@@ -15,6 +16,10 @@ const BASE_BYTES: u64 = 32 << 20;
 /// minutes of CPU (measured: 4·10⁸ samples, `theory --depth 200 --trials 10000 --width 200`,
 /// took 10.6 s of CPU in a release build).
 pub const MAX_THEORY_WORK: u64 = 4_000_000_000;
+
+/// Largest work of the infinite-width Monte Carlo, in multiply-adds (`WideNets::work`): a
+/// few minutes of two cores.
+pub const MAX_WIDE_WORK: u64 = 5_000_000_000_000;
 
 /// What a request needs, described by the settings that drive it.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,9 +231,79 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Peak memory of the infinite-width Monte Carlo (`lab::infinite::wide`): every net keeps its
+/// rows at the stream's width in four buffers (state, rectified, branch, scratch) and its own
+/// tangent rows; each running net adds its noise, sample and Gram matrix with its root, or
+/// the matrix it draws instead.
+pub fn wide(cfg: &LabConfig, size: WideNets) -> Need {
+    let rows = ((1 + cfg.tangent_directions()) * cfg.points) as u64;
+    let stream = (size.width * cfg.act.multiplier()) as u64;
+    let nets = size.nets as u64;
+    let running = nets.min(rayon::current_num_threads() as u64);
+    let kept =
+        nets * (4 * rows * stream * cfg.act.multiplier() as u64 + cfg.points as u64 * stream);
+    // Noise and sample, the Gram and its root, or a drawn matrix where that is cheaper.
+    let transient = running * (2 * rows * stream + 3 * rows * rows + stream * stream);
+    Need {
+        what: format!(
+            "the infinite-width Monte Carlo with {} nets of width {}, points {}{}",
+            size.nets,
+            size.width,
+            cfg.points,
+            if cfg.tangent_directions() > 1 {
+                ", through-BN tangents"
+            } else {
+                ""
+            }
+        ),
+        lower: "--limit-width, --limit-nets or --points",
+        bytes: BASE_BYTES + 8 * (kept + transient),
+    }
+}
+
+/// Refuses a Monte Carlo of the limit whose size is out of range, whose work is over
+/// `MAX_WIDE_WORK` or whose memory is over `limit`, in one line naming the flags.
+pub fn check_wide(
+    cfg: &LabConfig,
+    size: WideNets,
+    limit: Option<(u64, &str)>,
+) -> anyhow::Result<()> {
+    size.validate("--limit-width", "--limit-nets")?;
+    let work = size.work(cfg);
+    anyhow::ensure!(
+        work <= MAX_WIDE_WORK,
+        "refused: the infinite-width Monte Carlo with {} nets of width {}, points {}, depth {} \
+         takes {work} multiply-adds, over the limit of {MAX_WIDE_WORK} (lower --limit-width, \
+         --limit-nets, --points or --depth)",
+        size.nets,
+        size.width,
+        cfg.points,
+        cfg.depth
+    );
+    check(&wide(cfg, size), limit).map_err(anyhow::Error::msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monte_carlo_of_the_limit_is_refused_through_the_statistics_of_many_points() {
+        let size = WideNets::DEFAULT;
+        let preset = LabConfig::default();
+        assert!(check_wide(&preset, size, Some((8 << 30, "test"))).is_ok());
+        // P tangent directions: rows (1 + P) P, a Gram of 65792² values.
+        let through = LabConfig {
+            bn_grad: crate::config::BnGrad::Through,
+            ..preset
+        };
+        let err = check_wide(&through, size, None).unwrap_err().to_string();
+        assert!(
+            err.contains("refused") && err.contains("--limit-width"),
+            "{err}"
+        );
+        assert!(wide(&through, size).bytes > 30 * wide(&LabConfig::default(), size).bytes);
+    }
 
     #[test]
     fn sizes_parse_with_binary_suffixes() {

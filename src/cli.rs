@@ -17,6 +17,7 @@ use crate::config::{
     Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, Inputs, InvalidSetting,
     LabConfig, MarkerKind, Precision,
 };
+use crate::lab::infinite::{LimitMode, WideNets};
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
 use crate::train::config::TrainConfig;
@@ -58,7 +59,9 @@ pub struct Cli {
 pub enum Headless {
     /// Sweep R random nets and print per-depth gradient statistics.
     Grad(GradArgs),
-    /// Print the theorems' covariances beside the idealised model's Monte-Carlo measurement.
+    /// Print the theorems' covariances beside the idealised model's Monte-Carlo measurement
+    /// (the theorems' regime), and with --infinite-width the limit of the lab's own nets as
+    /// width → ∞ (the grid's regime), without sampling any finite net.
     Theory(TheoryArgs),
     /// Train one of the paper's CIFAR-10 conv nets, streaming JSON lines.
     #[command(after_help = TRAIN_HELP)]
@@ -317,12 +320,52 @@ pub struct UiArgs {
     pub force: bool,
 }
 
+/// The infinite-width limit beside a report (`grad`, `theory`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Infinite-width limit")]
+pub struct LimitArgs {
+    /// Add each depth's N → ∞ limit of the lab's nets (`infinite_width`, the fields of
+    /// `integrated`): closed = the closed form, where the settings have one (feedforward or
+    /// looks-linear nets without batch norm), exact and fast; any = the closed form, else a
+    /// Monte Carlo of very wide nets with standard errors (batch norm, resnets; about a
+    /// minute of CPU at the preset's 256 points); monte-carlo = the Monte Carlo even where a closed form
+    /// exists; off [default: closed for grad, off for theory].
+    #[arg(long, value_name = "MODE")]
+    pub infinite_width: Option<LimitMode>,
+    /// Width of the Monte Carlo's nets (its bias is about 1/width).
+    #[arg(long, value_name = "N", default_value_t = WideNets::DEFAULT.width)]
+    pub limit_width: usize,
+    /// Number of the Monte Carlo's nets (its standard errors are over them).
+    #[arg(long, value_name = "R", default_value_t = WideNets::DEFAULT.nets)]
+    pub limit_nets: usize,
+}
+
+impl LimitArgs {
+    /// The mode asked for, else `default`, and the Monte Carlo's size.
+    fn resolve(&self, default: LimitMode) -> (LimitMode, WideNets) {
+        (
+            self.infinite_width.unwrap_or(default),
+            WideNets {
+                width: self.limit_width,
+                nets: self.limit_nets,
+            },
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct GradArgs {
     #[command(flatten)]
     pub file: FileArgs,
     #[command(flatten)]
     pub lab: LabArgs,
+    #[command(flatten)]
+    pub limit: LimitArgs,
+    /// Also sweep the same nets at these widths (comma separated) and report each depth's
+    /// integrated statistics with their gap to the infinite-width limit (`finite_width`):
+    /// the gap shrinks roughly like 1/width.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub widths: Vec<usize>,
     /// Only report these depths (comma separated).
     #[arg(long, value_delimiter = ',')]
     pub depths: Vec<usize>,
@@ -377,6 +420,8 @@ pub struct TheoryArgs {
     pub file: FileArgs,
     #[command(flatten)]
     pub lab: LabArgs,
+    #[command(flatten)]
+    pub limit: LimitArgs,
     /// Monte-Carlo draws of the idealised model.
     #[arg(long, default_value_t = 2000)]
     pub trials: usize,
@@ -493,11 +538,15 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
         Some(Headless::Grad(args)) => {
             let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
+            let (limit, wide) = args.limit.resolve(LimitMode::Closed);
             let opts = GradOptions {
                 depths: args.depths,
                 format: args.format,
                 out: args.out,
                 max_memory: args.lab.max_memory,
+                limit,
+                wide,
+                widths: args.widths,
             };
             Ok(Invocation::Grad(lab, opts))
         }
@@ -527,11 +576,14 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
         Some(Headless::Theory(args)) => {
             let mut file = file(args.file)?;
             let lab = lab_config(&mut file, &args.lab)?;
+            let (limit, wide) = args.limit.resolve(LimitMode::Off);
             let opts = TheoryOptions {
                 trials: args.trials,
                 depths: args.depths,
                 out: args.out,
                 max_memory: args.lab.max_memory,
+                limit,
+                wide,
             };
             Ok(Invocation::Theory(lab, opts))
         }

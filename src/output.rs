@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::config::LabConfig;
+use crate::lab::infinite::Limit;
+use crate::lab::readout::PairStats;
 use crate::lab::sweep::DepthStats;
 use crate::lab::theory::{Measured, Model, Moments};
 
@@ -10,7 +12,42 @@ use crate::lab::theory::{Measured, Model, Moments};
 #[derive(Serialize)]
 pub struct GradReport<'a> {
     pub config: &'a LabConfig,
-    pub depths: Vec<DepthStats>,
+    /// How the infinite-width limit of each depth was obtained, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<&'a Limit>,
+    pub depths: Vec<GradDepth>,
+    /// `--widths`: the same nets at other widths beside the limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finite_width: Vec<WidthCurve>,
+}
+
+/// One depth of `grad`: the sweep's statistics and the infinite-width limit's.
+#[derive(Serialize)]
+pub struct GradDepth {
+    #[serde(flatten)]
+    pub stats: DepthStats,
+    /// The N → ∞ limit of `integrated`, with the same fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<PairStats>,
+}
+
+/// The nets of one width at the reported depths.
+#[derive(Serialize)]
+pub struct WidthCurve {
+    pub width: usize,
+    pub depths: Vec<WidthDepth>,
+}
+
+/// One depth of one width: the integrated readout's summaries and their distance from the
+/// limit (measured minus limit), which shrinks roughly like 1/width.
+#[derive(Serialize)]
+pub struct WidthDepth {
+    pub depth: usize,
+    pub integrated: PairStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corr_far_gap: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corr_neighbor_gap: Option<f64>,
 }
 
 /// One depth of `shatterlab theory`: formula beside measurement.
@@ -28,6 +65,9 @@ pub struct TheoryRow {
     /// Theorem 3 with the centred stream variance, resnets with BN only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centred: Option<TheoryVariant>,
+    /// `--infinite-width`: the lab's nets at N → ∞ (not the idealised model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<PairStats>,
 }
 
 /// A variant of the theorem: its formula and its idealised model's Monte-Carlo.
@@ -59,12 +99,15 @@ pub fn has_non_finite<T: Serialize>(value: &T) -> bool {
 
 /// The document `shatterlab theory` prints.
 #[derive(Serialize)]
-pub struct TheoryReport {
+pub struct TheoryReport<'a> {
     pub model: Model,
     pub beta: f64,
     pub width: usize,
     pub trials: usize,
     pub seed: u64,
+    /// How the rows' `infinite_width` was obtained, when asked for and available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infinite_width: Option<&'a Limit>,
     pub depths: Vec<TheoryRow>,
 }
 
@@ -80,9 +123,11 @@ pub fn grad_json(report: &GradReport) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(report)? + "\n")
 }
 
-/// The grad report as CSV: a `# config:` comment line, a header, one row per depth.
+/// The grad report as CSV: a `# config:` comment line, a header, one row per depth; the
+/// infinite-width limit's columns come last, when there is one.
 pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
-    let lags = report.depths.first().map_or(0, |d| d.acf.len());
+    let limit = report.infinite_width.is_some();
+    let lags = report.depths.first().map_or(0, |d| d.stats.acf.len());
     let mut out = format!("# config: {}\n", serde_json::to_string(report.config)?);
     out.push_str(
         "depth,grad_var,corr_neighbor,corr_neighbor_se,corr_far,corr_far_se,\
@@ -96,8 +141,14 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     for k in 0..lags {
         out.push_str(&format!(",acf_se_{k}"));
     }
+    if limit {
+        out.push_str(
+            ",infinite_grad_var,infinite_corr_neighbor,infinite_corr_neighbor_se,\
+             infinite_corr_far,infinite_corr_far_se",
+        );
+    }
     out.push('\n');
-    for d in &report.depths {
+    for (d, l) in report.depths.iter().map(|d| (&d.stats, &d.infinite_width)) {
         let (r, i) = (&d.random, &d.integrated);
         let mut row = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -121,6 +172,12 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
         );
         for v in d.acf.iter().chain(&d.acf_se) {
             row.push_str(&format!(",{v}"));
+        }
+        if let Some(l) = l.as_ref().filter(|_| limit) {
+            row.push_str(&format!(
+                ",{},{},{},{},{}",
+                l.grad_var, l.corr_neighbor, l.corr_neighbor_se, l.corr_far, l.corr_far_se
+            ));
         }
         out.push_str(&row);
         out.push('\n');

@@ -445,3 +445,178 @@ fn a_single_net_is_not_flagged_as_overflow() {
         assert!(d["corr_far"].is_number(), "{d}");
     }
 }
+
+/// `grad`'s JSON from `args`.
+fn grad_json(args: &[&str]) -> serde_json::Value {
+    let out = lab().arg("grad").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn grad_adds_the_closed_form_limit_beside_integrated() {
+    let doc = grad_json(&["--no-bn", "--depth", "2", "--width", "16", "--nets", "2"]);
+    assert_eq!(doc["infinite_width"]["method"], "closed_form");
+    for depth in doc["depths"].as_array().unwrap() {
+        let (limit, nets) = (&depth["infinite_width"], &depth["integrated"]);
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(limit), keys(nets));
+        assert_eq!(limit["corr_far_se"], 0.0);
+    }
+    // Issue 19's far-pair correlation at depth 1 on the preset grid.
+    let far = doc["depths"][0]["infinite_width"]["corr_far"]
+        .as_f64()
+        .unwrap();
+    assert!((far - 0.0896).abs() < 5e-5, "{far}");
+    // The CSV ends with the limit's columns.
+    let csv = lab()
+        .args([
+            "grad", "--no-bn", "--depth", "2", "--width", "16", "--nets", "2",
+        ])
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[1].ends_with(",infinite_corr_far,infinite_corr_far_se"),
+        "{}",
+        lines[1]
+    );
+    let last: Vec<&str> = lines[2].rsplit(',').take(2).collect();
+    assert_eq!(last[0], "0");
+    assert!((last[1].parse::<f64>().unwrap() - far).abs() < 1e-12);
+    // Batch norm has no closed form: nothing unless a Monte Carlo is asked for.
+    let bn = grad_json(&["--bn", "--depth", "1", "--width", "8", "--nets", "2"]);
+    assert!(bn.get("infinite_width").is_none() && bn["depths"][0].get("infinite_width").is_none());
+    let sampled = grad_json(&[
+        "--bn",
+        "--depth",
+        "2",
+        "--width",
+        "8",
+        "--nets",
+        "2",
+        "--points",
+        "8",
+        "--infinite-width",
+        "any",
+        "--limit-width",
+        "64",
+        "--limit-nets",
+        "3",
+    ]);
+    assert_eq!(sampled["infinite_width"]["method"], "monte_carlo");
+    assert_eq!(sampled["infinite_width"]["wide"]["width"], 64);
+    assert!(
+        sampled["depths"][1]["infinite_width"]["corr_far_se"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn grad_widths_approach_the_limit_like_one_over_width() {
+    // Feedforward without BN at depth 6: (measured - limit) x width stays near 1.8 from
+    // width 16 to 128, so the gap at 128 is the gap at 16 over 8, within the errors.
+    let doc = grad_json(&[
+        "--no-bn", "--depth", "6", "--depths", "6", "--points", "32", "--nets", "1000", "--width",
+        "16", "--widths", "16,128",
+    ]);
+    let at = |i: usize| {
+        let d = &doc["finite_width"][i]["depths"][0];
+        let gap = d["corr_far_gap"].as_f64().unwrap();
+        (gap, d["integrated"]["corr_far_se"].as_f64().unwrap())
+    };
+    let ((g16, se16), (g128, se128)) = (at(0), at(1));
+    assert_eq!(doc["finite_width"][1]["width"], 128);
+    assert!(g16 > 3.0 * se16, "no gap at width 16: {g16} ± {se16}");
+    let se = (se128 * se128 + (se16 / 8.0).powi(2)).sqrt();
+    assert!(
+        (g128 - g16 / 8.0).abs() <= 3.0 * se,
+        "gap {g128} ± {se128} at 128, {g16} ± {se16} at 16"
+    );
+}
+
+#[test]
+fn theory_prints_the_limit_without_sampling_nets() {
+    let out = lab()
+        .args([
+            "theory", "--no-bn", "--depth", "10", "--depths", "1,10", "--trials", "20",
+        ])
+        .args(["--infinite-width", "closed"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["infinite_width"]["method"], "closed_form");
+    let far = doc["depths"][1]["infinite_width"]["corr_far"]
+        .as_f64()
+        .unwrap();
+    assert!((far + 0.595).abs() < 5e-4, "{far}");
+    // Off by default.
+    let plain = lab()
+        .args(["theory", "--depth", "2", "--trials", "20"])
+        .output()
+        .unwrap();
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(plain.get("infinite_width").is_none());
+}
+
+#[test]
+fn bad_limit_flags_are_one_line_errors_naming_the_flag() {
+    let err = error_of(&["grad", "--depth", "1", "--widths", "0"]);
+    assert!(err.contains("--widths"), "{err}");
+    let err = error_of(&[
+        "grad",
+        "--depth",
+        "1",
+        "--infinite-width",
+        "monte-carlo",
+        "--limit-width",
+        "1",
+    ]);
+    assert!(err.contains("--limit-width"), "{err}");
+    let err = error_of(&[
+        "theory",
+        "--depth",
+        "1",
+        "--infinite-width",
+        "any",
+        "--limit-nets",
+        "1",
+    ]);
+    assert!(err.contains("--limit-nets"), "{err}");
+    // Looks-linear nets with batch norm have neither form: `any` adds nothing, an explicit
+    // Monte Carlo says why not.
+    let ll = [
+        "--depth", "1", "--act", "crelu", "--init", "ll", "--bn", "--width", "8",
+    ];
+    let any = grad_json(&[&ll[..], &["--infinite-width", "any"]].concat());
+    assert!(any.get("infinite_width").is_none());
+    let err = error_of(&[&["grad"][..], &ll, &["--infinite-width", "monte-carlo"]].concat());
+    assert!(err.contains("looks-linear"), "{err}");
+    let err = error_of(&["grad", "--infinite-width", "sometimes"]);
+    assert!(err.contains("sometimes"), "{err}");
+    let err = error_of(&[
+        "grad",
+        "--depth",
+        "1000",
+        "--infinite-width",
+        "monte-carlo",
+        "--limit-width",
+        "16384",
+        "--limit-nets",
+        "1000",
+    ]);
+    assert!(
+        err.contains("refused") && err.contains("--limit-width"),
+        "{err}"
+    );
+}

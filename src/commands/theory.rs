@@ -1,10 +1,13 @@
-//! `shatterlab theory`: the theorems' values beside the idealised model's Monte-Carlo.
+//! `shatterlab theory`: the theorems' values beside the idealised model's Monte-Carlo, and
+//! with `--infinite-width` the limit of the lab's own nets as width → ∞ (no finite net is
+//! sampled).
 
 use std::path::PathBuf;
 
 use crate::budget;
 use crate::commands::{emit, selected_depths};
 use crate::config::LabConfig;
+use crate::lab::infinite::{Limit, LimitMode, WideNets};
 use crate::lab::theory::{self, Model};
 use crate::output::{self, TheoryReport, TheoryRow, TheoryVariant};
 
@@ -19,6 +22,10 @@ pub struct TheoryOptions {
     pub out: Option<PathBuf>,
     /// `--max-memory`; the memory available is the limit either way.
     pub max_memory: Option<u64>,
+    /// Which infinite-width limit to add (`Off`: none).
+    pub limit: LimitMode,
+    /// The limit's Monte Carlo, where it runs one.
+    pub wide: WideNets,
 }
 
 /// Theorem values beside the idealised Monte-Carlo, as pretty JSON.
@@ -44,6 +51,15 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         cfg.width,
         budget::MAX_THEORY_WORK
     );
+    // The limit to the deepest reported depth only.
+    let deepest = LabConfig {
+        depth: wanted.iter().copied().max().unwrap_or(cfg.depth),
+        ..cfg.clone()
+    };
+    if opts.limit.samples(cfg) {
+        budget::check_wide(&deepest, opts.wide, limit)?;
+    }
+    let infinite = Limit::for_mode(&deepest, opts.limit, opts.wide)?;
     let simulate =
         |model| theory::simulate(model, cfg.depth, cfg.beta, cfg.width, opts.trials, cfg.seed);
     let measured = simulate(model);
@@ -70,6 +86,7 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
                     }
                 }),
                 overflow: false,
+                infinite_width: infinite.as_ref().map(|l| l.depths[depth - 1].clone()),
             }
         })
         .map(|mut row: TheoryRow| {
@@ -83,6 +100,7 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         width: cfg.width,
         trials: opts.trials,
         seed: cfg.seed,
+        infinite_width: infinite.as_ref(),
         depths,
     };
     emit(

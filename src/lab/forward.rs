@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::Float;
 
-use crate::config::{Activation, Arch, BnGrad, Inputs, LabConfig, Precision};
+use crate::config::{Arch, Inputs, LabConfig, Precision};
 use crate::lab::bank::{NetWeights, Spill, WeightBank};
 use crate::lab::inputs;
 use crate::lab::rectify::Rectify;
@@ -142,13 +142,7 @@ impl ForwardEngine {
         };
         Ok(Self {
             shape,
-            rectify: Rectify {
-                points: cfg.points,
-                directions: cfg.tangent_directions(),
-                batch_norm: cfg.bn,
-                through_stats: cfg.bn_grad == BnGrad::Through,
-                crelu: cfg.act == Activation::Crelu,
-            },
+            rectify: Rectify::for_lab(cfg),
             grid: cfg.grid(),
             inputs: cfg.inputs,
             seed: cfg.seed,
@@ -241,62 +235,26 @@ impl Layer<'_> {
         self.inputs == Inputs::Independent && inputs::linear_stream(&self.shape)
     }
 
-    /// Layer 1's pre-activations with their tangents along each direction,
-    /// ((1 + K) P x width) into `z`: on the grid z = w x + b, dz/dx = w; with independent
-    /// inputs, see [`inputs`].
+    /// Layer 1's pre-activations with their tangents into `z`: [`first_pre_activation`].
     fn first_pre_activation<T: Element>(&self, draw: &ScalarNetDraw, net: usize, z: &mut Vec<T>) {
-        let (p, k) = (self.points(), self.rectify.directions);
-        let independent = (self.inputs == Inputs::Independent)
-            .then(|| inputs::first_layer(&self.shape, self.seed, net as u64, p));
-        let n = independent
-            .as_ref()
-            .map_or(self.shape.width, |l| l.tangent.len());
-        z.clear();
-        z.resize((1 + k) * p * n, T::zero());
-        let (values, tangents) = z.split_at_mut(p * n);
-        let tangent = match &independent {
-            Some(layer) => {
-                values
-                    .iter_mut()
-                    .zip(&layer.values)
-                    .for_each(|(z, &v)| *z = T::of(v));
-                &layer.tangent
-            }
-            None => {
-                let bias = self.shape.first_bias;
-                for (row, &x) in values.chunks_exact_mut(n).zip(self.grid) {
-                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
-                        *zj = T::of(if bias { w * x + b } else { w * x });
-                    }
-                }
-                &draw.first_w
-            }
+        let first = FirstLayer {
+            shape: &self.shape,
+            inputs: self.inputs,
+            grid: self.grid,
+            seed: self.seed,
+            directions: self.rectify.directions,
         };
+        first.pre_activation(draw, net, z);
         if self.perturbation != 0.0 {
+            // The values are the first P rows of the (1 + K) P stacked rows.
+            let values = z.len() / (1 + self.rectify.directions);
             let factor = T::of(1.0 + self.perturbation);
-            values.iter_mut().for_each(|z| *z *= factor);
-        }
-        for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
-            // With one direction every point moves; with P, direction i / P moves point
-            // i / P only (a block of the identity seed).
-            let (dir, point) = (i / p, i % p);
-            if k == 1 || dir == point {
-                row.iter_mut()
-                    .zip(tangent)
-                    .for_each(|(r, &w)| *r = T::of(w));
-            }
+            z[..values].iter_mut().for_each(|v| *v *= factor);
         }
     }
 
-    /// Row of point i's own tangent: block 1 with one direction, the diagonal of the P x P
-    /// blocks with P.
     fn own_tangent_row(&self, point: usize) -> usize {
-        let p = self.points();
-        if self.rectify.directions == 1 {
-            p + point
-        } else {
-            (1 + point) * p + point
-        }
+        own_tangent_row(self.points(), self.rectify.directions, point)
     }
 
     /// One depth of every net on the host, the nets spread over the cores.
@@ -351,6 +309,76 @@ impl Layer<'_> {
     }
 }
 
+/// What layer 1 of a net depends on.
+pub(crate) struct FirstLayer<'a> {
+    pub shape: &'a NetShape,
+    pub inputs: Inputs,
+    pub grid: &'a [f64],
+    pub seed: u64,
+    /// Tangent directions K.
+    pub directions: usize,
+}
+
+impl FirstLayer<'_> {
+    /// Layer 1's pre-activations with their tangents along each direction,
+    /// ((1 + K) P x width) into `z`: on the grid z = w x + b, dz/dx = w; with independent
+    /// inputs, see [`inputs`].
+    pub(crate) fn pre_activation<T: Element>(
+        &self,
+        draw: &ScalarNetDraw,
+        net: usize,
+        z: &mut Vec<T>,
+    ) {
+        let (p, k) = (self.grid.len(), self.directions);
+        let independent = (self.inputs == Inputs::Independent)
+            .then(|| inputs::first_layer(self.shape, self.seed, net as u64, p));
+        let n = independent
+            .as_ref()
+            .map_or(self.shape.width, |l| l.tangent.len());
+        z.clear();
+        z.resize((1 + k) * p * n, T::zero());
+        let (values, tangents) = z.split_at_mut(p * n);
+        let tangent = match &independent {
+            Some(layer) => {
+                values
+                    .iter_mut()
+                    .zip(&layer.values)
+                    .for_each(|(z, &v)| *z = T::of(v));
+                &layer.tangent
+            }
+            None => {
+                let bias = self.shape.first_bias;
+                for (row, &x) in values.chunks_exact_mut(n).zip(self.grid) {
+                    for ((zj, &w), &b) in row.iter_mut().zip(&draw.first_w).zip(&draw.first_b) {
+                        *zj = T::of(if bias { w * x + b } else { w * x });
+                    }
+                }
+                &draw.first_w
+            }
+        };
+        for (i, row) in tangents.chunks_exact_mut(n).enumerate() {
+            // With one direction every point moves; with P, direction i / P moves point
+            // i / P only (a block of the identity seed).
+            let (dir, point) = (i / p, i % p);
+            if k == 1 || dir == point {
+                row.iter_mut()
+                    .zip(tangent)
+                    .for_each(|(r, &w)| *r = T::of(w));
+            }
+        }
+    }
+}
+
+/// Row of point i's own tangent among (1 + K) P rows: block 1 with one direction, the
+/// diagonal of the P x P blocks with P.
+pub(crate) fn own_tangent_row(points: usize, directions: usize, point: usize) -> usize {
+    if directions == 1 {
+        points + point
+    } else {
+        (1 + point) * points + point
+    }
+}
+
 /// One net's part of a layer's output.
 struct NetLayer {
     values: Vec<f64>,
@@ -360,7 +388,7 @@ struct NetLayer {
 }
 
 /// f32 or f64, the dtypes the host path runs in.
-trait Element: Float + faer::traits::RealField + Send + Sync + 'static {
+pub(crate) trait Element: Float + faer::traits::RealField + Send + Sync + 'static {
     fn of(v: f64) -> Self;
     /// A hidden layer's weights in this type: borrowed as drawn for f64, else converted.
     fn weights<'a>(drawn: &'a [f64], buffer: &'a mut Vec<Self>) -> &'a [Self];

@@ -4,6 +4,7 @@
 pub mod bank;
 pub mod depth_curves;
 pub mod forward;
+pub mod infinite;
 pub mod inputs;
 pub mod readout;
 pub mod rectify;

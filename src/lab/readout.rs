@@ -107,6 +107,35 @@ pub fn distance_edges(points: usize) -> Vec<usize> {
     edges
 }
 
+impl PairStats {
+    /// The summaries of known covariances, with the estimator's definitions: `grad_var` is the
+    /// mean over points of E[g_p^2], and `by_distance[d]` (d = 1..P-1; entry 0 unused) the sum
+    /// over the pairs q - p = d of their correlation. Exact, so every standard error is 0.
+    pub fn exact(grad_var: f64, by_distance: &[f64]) -> Self {
+        let points = by_distance.len();
+        let edges = distance_edges(points);
+        let bin = |lo: usize, hi: usize| {
+            let pairs = (pairs_at_least(points, lo) - pairs_at_least(points, hi)) as f64;
+            by_distance[lo..hi].iter().sum::<f64>() / pairs
+        };
+        let corr: Vec<f64> = edges.windows(2).map(|e| bin(e[0], e[1])).collect();
+        PairStats {
+            grad_var,
+            grad_var_se: 0.0,
+            corr_neighbor: bin(1, 2),
+            corr_neighbor_se: 0.0,
+            corr_far: bin(far_gap(points), points),
+            corr_far_se: 0.0,
+            corr_by_distance: DistanceCurve {
+                from: edges[..edges.len() - 1].to_vec(),
+                to: edges[1..].to_vec(),
+                se: vec![0.0; corr.len()],
+                corr,
+            },
+        }
+    }
+}
+
 /// One net's part of the pooled sums: its mean of scale |z_p|^2 and, per distance edge e,
 /// the sum over pairs q - p >= e of û_p . û_q.
 type NetSums = (f64, Vec<f64>);
@@ -385,6 +414,32 @@ mod tests {
                 assert!((d.corr[b] - mean_over(at(d.from[b], d.to[b]))).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn exact_summaries_match_the_estimator_on_the_same_correlations() {
+        // One "net" whose vectors have the correlations of the estimator's own pooled matrix:
+        // the exact summaries of that matrix are the estimator's.
+        let points = 10;
+        let v = vectors(points, 3);
+        let corr = full_correlation(&v);
+        let mut by_distance = vec![0.0; points];
+        for p in 0..points {
+            for q in p + 1..points {
+                by_distance[q - p] += corr[p * points + q];
+            }
+        }
+        let (want, got) = (v.pair_stats(), PairStats::exact(1.0, &by_distance));
+        assert!((got.corr_far - want.corr_far).abs() < 1e-12);
+        assert!((got.corr_neighbor - want.corr_neighbor).abs() < 1e-12);
+        let (g, w) = (&got.corr_by_distance, &want.corr_by_distance);
+        assert_eq!((&g.from, &g.to), (&w.from, &w.to));
+        assert!(
+            g.corr
+                .iter()
+                .zip(&w.corr)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use candle_core::{Result, Tensor};
 use num_traits::Float;
 
-use crate::config::Activation;
+use crate::config::{Activation, BnGrad, LabConfig};
 
 /// Added to the batch variance before the square root, as in common BN layers.
 pub const BN_EPS: f64 = 1e-5;
@@ -34,6 +34,18 @@ pub struct Rectify {
 }
 
 impl Rectify {
+    /// The lab's rectifier for `cfg`: its points, tangent directions, batch norm and
+    /// activation.
+    pub fn for_lab(cfg: &LabConfig) -> Self {
+        Self {
+            points: cfg.points,
+            directions: cfg.tangent_directions(),
+            batch_norm: cfg.bn,
+            through_stats: cfg.bn_grad == BnGrad::Through,
+            crelu: cfg.act == Activation::Crelu,
+        }
+    }
+
     /// Output units per input unit: the one CReLU factor, `Activation::multiplier`.
     pub(crate) fn multiplier(&self) -> usize {
         let act = if self.crelu {
