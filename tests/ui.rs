@@ -10,6 +10,7 @@ use std::time::Duration;
 use crossterm::event::KeyCode;
 use shatterlab::config::{Activation, Arch, ColorMode, Init, LabConfig, MarkerKind};
 use shatterlab::lab::depth_curves::Idealised;
+use shatterlab::lab::infinite::Limit;
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
 use shatterlab::ui::app::{Action, State, update};
@@ -69,6 +70,16 @@ fn feed(state: &mut State, jobs: &[Job], max: usize) {
                 idealised,
             };
             assert!(update(state, Action::Sweep(theory)).is_empty());
+            // The nets' infinite-width limit, as the worker sends it (a closed form where
+            // there is one, else the screen's Monte Carlo).
+            if let Some(limit) = Limit::for_screen(cfg, |_| ControlFlow::Continue(())) {
+                let limit = Update::Limit {
+                    generation: *generation,
+                    side: *side,
+                    limit: Box::new(limit),
+                };
+                assert!(update(state, Action::Sweep(limit)).is_empty());
+            }
             let all = views(cfg);
             let total = all.len();
             for (i, view) in all.into_iter().take(limit).enumerate() {

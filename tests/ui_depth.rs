@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 
 use shatterlab::config::{Arch, Inputs, LabConfig};
 use shatterlab::lab::depth_curves::{CorrVsDepth, Idealised};
+use shatterlab::lab::infinite::Limit;
 use shatterlab::lab::readout::Estimator;
 use shatterlab::lab::summary::DepthView;
 use shatterlab::lab::sweep::sweep;
@@ -49,6 +50,14 @@ fn feed(state: &mut State, effects: Vec<Effect>) {
             side,
             idealised,
         }];
+        // The nets' infinite-width limit, as the worker sends it.
+        updates.extend(
+            Limit::for_screen(&cfg, |_| ControlFlow::Continue(())).map(|limit| Update::Limit {
+                generation,
+                side,
+                limit: Box::new(limit),
+            }),
+        );
         sweep(&cfg, candle_core::Device::Cpu, |r| {
             updates.push(Update::Depth {
                 generation,

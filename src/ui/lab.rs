@@ -178,6 +178,8 @@ pub struct SweepResults {
     pub depths: Vec<DepthView>,
     /// The theorem's idealised model by Monte Carlo, once the worker has simulated it.
     pub idealised: Option<Idealised>,
+    /// The nets' infinite-width limit, once the worker has it.
+    pub limit: Option<crate::lab::infinite::Limit>,
     pub done: bool,
     /// Engine time of the sweep so far, measured by the worker.
     pub compute: Duration,
@@ -207,6 +209,7 @@ impl SweepResults {
             cfg,
             depths: Vec::new(),
             idealised: None,
+            limit: None,
             done: false,
             compute: Duration::ZERO,
             error: None,
@@ -548,6 +551,7 @@ impl LabTab {
                 results.compute = compute;
             }
             Update::Theory { idealised, .. } => results.idealised = Some(*idealised),
+            Update::Limit { limit, .. } => results.limit = Some(*limit),
             Update::Done { compute, .. } => {
                 results.done = true;
                 results.compute = compute;

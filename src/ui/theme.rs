@@ -184,6 +184,11 @@ impl Theme {
         self.fg((230, 40, 40))
     }
 
+    /// The infinite-width limit of the lab's nets: the theory that holds on the grid.
+    pub fn limit(&self) -> Style {
+        self.fg((230, 110, 230))
+    }
+
     pub fn theory(&self) -> Style {
         self.fg((240, 220, 90))
     }

@@ -13,6 +13,8 @@ use crate::config::LabConfig;
 use crate::device::device_for;
 use crate::lab::bank::WeightBank;
 use crate::lab::depth_curves::Idealised;
+use crate::lab::infinite::Limit;
+use crate::lab::infinite::closed::ClosedForm;
 use crate::lab::summary::DepthView;
 use crate::lab::sweep::sweep_with_bank;
 
@@ -78,6 +80,13 @@ pub enum Update {
         side: Side,
         idealised: Box<Idealised>,
     },
+    /// The infinite-width limit of the sweep's nets: a closed form before the first depth,
+    /// a Monte Carlo after `Done` (none where the settings have neither).
+    Limit {
+        generation: u64,
+        side: Side,
+        limit: Box<Limit>,
+    },
     Done {
         generation: u64,
         side: Side,
@@ -95,6 +104,7 @@ impl Update {
         match self {
             Update::Depth { generation, .. }
             | Update::Theory { generation, .. }
+            | Update::Limit { generation, .. }
             | Update::Done { generation, .. }
             | Update::Failed { generation, .. } => *generation,
         }
@@ -104,6 +114,7 @@ impl Update {
         match self {
             Update::Depth { side, .. }
             | Update::Theory { side, .. }
+            | Update::Limit { side, .. }
             | Update::Done { side, .. }
             | Update::Failed { side, .. } => *side,
         }
@@ -123,6 +134,7 @@ pub fn spawn(jobs: mpsc::Receiver<Job>, updates: mpsc::Sender<Update>) -> std::i
                 latest: 0,
                 bank: WeightBank::default(),
                 idealised: None,
+                limit: None,
             }
             .run()
         })
@@ -140,6 +152,8 @@ struct Worker {
     bank: WeightBank,
     /// The last Monte Carlo, reused while the settings it depends on stay.
     idealised: Option<Idealised>,
+    /// The last infinite-width limit, reused likewise.
+    limit: Option<Limit>,
 }
 
 /// Why a sweep stopped early.
@@ -195,6 +209,17 @@ impl Worker {
         if self.updates.blocking_send(theory).is_err() {
             return ControlFlow::Break(());
         }
+        // A kept limit, or a closed form, goes out before the sweep; a Monte Carlo after it.
+        let kept = self.limit.take().filter(|l| l.serves(cfg));
+        let early = kept.or_else(|| {
+            ClosedForm::of(cfg).and_then(|_| Limit::for_screen(cfg, |_| ControlFlow::Continue(())))
+        });
+        if let Some(limit) = early {
+            if self.send_limit(generation, side, &limit).is_break() {
+                return ControlFlow::Break(());
+            }
+            self.limit = Some(limit);
+        }
         let mut compute = Duration::ZERO;
         let mut stop = None;
         let mut started = Instant::now();
@@ -248,6 +273,43 @@ impl Worker {
                     error: format!("{e:#}"),
                 }
             }
+        };
+        let done = matches!(update, Update::Done { .. });
+        if self.updates.blocking_send(update).is_err() {
+            return ControlFlow::Break(());
+        }
+        if !done || self.limit.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let mut gone = false;
+        let sampled = Limit::for_screen(cfg, |_| match self.jobs.try_recv() {
+            Ok(job) if job.generation() > generation => {
+                self.next = Some(job);
+                ControlFlow::Break(())
+            }
+            Ok(_) | Err(TryRecvError::Empty) => ControlFlow::Continue(()),
+            Err(TryRecvError::Disconnected) => {
+                gone = true;
+                ControlFlow::Break(())
+            }
+        });
+        match sampled {
+            Some(limit) => {
+                let sent = self.send_limit(generation, side, &limit);
+                self.limit = Some(limit);
+                sent
+            }
+            None if gone => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Sends a copy of `limit`; Break when the UI has gone.
+    fn send_limit(&self, generation: u64, side: Side, limit: &Limit) -> ControlFlow<()> {
+        let update = Update::Limit {
+            generation,
+            side,
+            limit: Box::new(limit.clone()),
         };
         match self.updates.blocking_send(update) {
             Ok(()) => ControlFlow::Continue(()),

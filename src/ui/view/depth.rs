@@ -18,7 +18,7 @@ use super::axes::{AxisSpec, Plot, Scale, ticks_for};
 use super::{PaneCtx, SweepResults, legend};
 use crate::config::Inputs;
 use crate::lab::depth_curves::{CorrVsDepth, Point};
-use crate::lab::readout::Estimator;
+use crate::lab::readout::{Estimator, PairStats};
 use crate::lab::theory::Model;
 
 /// Lowest decade of the log scale: the feedforward theorem reaches 1e-15 at depth 50.
@@ -31,13 +31,23 @@ struct Curves {
     data: CorrVsDepth,
     /// Depths whose numbers are rounding error.
     roundoff: Vec<usize>,
+    /// The nets' infinite-width limit: (near, mid, far) per depth, each ± its Monte-Carlo
+    /// standard error (0 for a closed form).
+    limit: Option<[Vec<Point>; 3]>,
 }
 
 impl Curves {
     fn of(run: &SweepResults, estimator: Estimator) -> Self {
         let stats: Vec<_> = run.depths.iter().map(|d| &d.stats).collect();
+        let data = CorrVsDepth::new(&run.cfg, &stats, run.idealised.as_ref(), estimator);
+        let limit = run
+            .limit
+            .as_ref()
+            .filter(|l| l.serves(&run.cfg))
+            .map(|l| limit_curves(&l.depths, data.mid_distance));
         Self {
-            data: CorrVsDepth::new(&run.cfg, &stats, run.idealised.as_ref(), estimator),
+            data,
+            limit,
             roundoff: stats
                 .iter()
                 .filter(|s| s.roundoff)
@@ -54,8 +64,17 @@ impl Curves {
         } else {
             d.far.iter().chain(&d.monte_carlo).collect()
         };
+        let limit = self.limit.iter().flat_map(|[near, mid, far]| {
+            let shown: Vec<&Point> = if grid {
+                near.iter().chain(mid).chain(far).collect()
+            } else {
+                far.iter().collect()
+            };
+            shown
+        });
         measured
             .into_iter()
+            .chain(limit)
             .flat_map(|p| [p.value - p.se, p.value + p.se])
             .chain(d.theorem.iter().map(|t| t.1))
             .filter(|v| v.is_finite())
@@ -174,6 +193,37 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         datasets.push(set(&mid, mid_style, GraphType::Line).marker(mid_marker));
     }
     datasets.push(set(&far, far_style, GraphType::Line).marker(far_marker));
+    // The infinite-width limit: solid, in its own colour, ± se where it is a Monte Carlo.
+    let limit_style = theme.limit();
+    let limit_marker = theme.series_marker(5);
+    let limit_lines: Vec<Vec<(f64, f64)>> = curves
+        .limit
+        .iter()
+        .flat_map(|[near, mid, far]| {
+            let shown: Vec<&Vec<Point>> = if grid {
+                vec![near, mid, far]
+            } else {
+                vec![far]
+            };
+            shown
+                .into_iter()
+                .flat_map(|c| {
+                    let band = c.iter().any(|p| p.se > 0.0);
+                    let mut lines = vec![points(c, &value, &all_depths)];
+                    if band {
+                        lines.push(points(c, &|p| p.value - p.se, &all_depths));
+                        lines.push(points(c, &|p| p.value + p.se, &all_depths));
+                    }
+                    lines
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    datasets.extend(
+        limit_lines
+            .iter()
+            .map(|l| set(l, limit_style, GraphType::Line).marker(limit_marker)),
+    );
     if !grid {
         datasets.extend(error_bars.iter().map(|b| set(b, mc_style, GraphType::Line)));
         datasets.push(set(&monte_carlo, mc_style, GraphType::Scatter).marker(Marker::Dot));
@@ -240,6 +290,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
             ));
         }
     }
+    if curves.limit.is_some() {
+        items.push((format!("{}N→∞", glyph(limit_marker)), limit_style));
+    }
     if !noise.is_empty() {
         items.push(("×round-off".to_string(), theme.dim()));
     }
@@ -267,7 +320,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         d,
     ))];
     if text_rows == 2 {
-        lines.push(Line::from(readout(d, grid, shown)));
+        lines.push(Line::from(readout(d, curves.limit.as_ref(), grid, shown)));
     }
     frame.render_widget(Paragraph::new(lines).style(theme.axis()), text_area);
     let rows = plot_area.height.saturating_sub(2);
@@ -284,7 +337,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
 }
 
 /// The measured values at depth `depth` (the cursor), each ± its standard error.
-fn readout(d: &CorrVsDepth, grid: bool, depth: usize) -> String {
+fn readout(d: &CorrVsDepth, limit: Option<&[Vec<Point>; 3]>, grid: bool, depth: usize) -> String {
     let at = |c: &[Point]| c.iter().find(|p| p.depth == depth).copied();
     let value = |p: Point| format!("{:.3}±{}", p.value, super::num(p.se));
     let mut parts = vec![format!("▲ L={depth}")];
@@ -302,10 +355,29 @@ fn readout(d: &CorrVsDepth, grid: bool, depth: usize) -> String {
             parts.push(format!("{name} {}", value(p)));
         }
     }
+    if let Some(far) = limit.and_then(|[_, _, far]| at(far)) {
+        parts.push(format!("N→∞ far {}", value(far)));
+    }
     if let Some(t) = d.theorem.iter().find(|t| t.0 == depth) {
         parts.push(format!("{} {}", theorem_name(d.model), super::num(t.1)));
     }
     parts.join("  ")
+}
+
+/// The limit's near (neighbour), mid (`mid_distance` apart) and far curves.
+fn limit_curves(depths: &[PairStats], mid_distance: usize) -> [Vec<Point>; 3] {
+    let point = |depth: usize, value: f64, se: f64| Point { depth, value, se };
+    let mut curves: [Vec<Point>; 3] = Default::default();
+    for (i, p) in depths.iter().enumerate() {
+        let depth = i + 1;
+        curves[0].push(point(depth, p.corr_neighbor, p.corr_neighbor_se));
+        let bins = &p.corr_by_distance;
+        if let Some(b) = bins.from.iter().position(|&f| f == mid_distance) {
+            curves[1].push(point(depth, bins.corr[b], bins.se[b]));
+        }
+        curves[2].push(point(depth, p.corr_far, p.corr_far_se));
+    }
+    curves
 }
 
 /// The one line that says which regime the curves are in.
