@@ -236,6 +236,30 @@ fn the_lab_refuses_settings_over_the_memory_limit_before_opening() {
     );
 }
 
+/// A GPU a build without CUDA cannot use is refused before the terminal is touched: one
+/// line saying what to do, a failing status, no alternate screen.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn the_lab_refuses_cuda_in_a_cpu_build_before_opening() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner = format!("stty rows 24 cols 80; {bin} --device cuda; echo EXIT=$?");
+    let (_child, mut screen, _keys) = start(&inner, &[]);
+    screen.wait_for(&["EXIT="]);
+    let text = screen.text();
+    assert!(text.contains("EXIT=1"), "{text}");
+    for needle in [
+        "invalid device cuda:0",
+        "this build has no CUDA",
+        "--device cpu",
+    ] {
+        assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+    }
+    assert!(
+        !screen.raw_contains("\x1b[?1049h"),
+        "the alternate screen was opened"
+    );
+}
+
 /// The terminal hanging up (here: the pseudo-terminal's owner killed outright) ends the lab;
 /// it must not live on without a screen. Regression: the SIGHUP thread printed with
 /// `eprintln!`, which panics on the dead terminal, so the thread died and the lab stayed.

@@ -37,8 +37,11 @@ impl Default for GradOptions {
 /// The sweep's statistics at the selected depths.
 pub fn run(cfg: &LabConfig, opts: &GradOptions) -> anyhow::Result<()> {
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
-    budget::check(&budget::sweep(cfg), budget::limit(opts.max_memory))
-        .map_err(anyhow::Error::msg)?;
+    budget::check(
+        &budget::sweep(cfg),
+        budget::limit(opts.max_memory, cfg.device),
+    )
+    .map_err(anyhow::Error::msg)?;
     let last = wanted.iter().copied().max().unwrap_or(cfg.depth);
     let mut depths = Vec::with_capacity(wanted.len());
     sweep(cfg, device_for(cfg.device)?, |result| {
