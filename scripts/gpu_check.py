@@ -103,9 +103,11 @@ def make_cifar(folder, train_records, test_records, seed=0):
 
 
 def numbers(value, path=""):
-    """Every number in a JSON value, with where it sits."""
+    """Every number in a JSON value, with where it sits; null (a non-finite value) as NaN."""
     if isinstance(value, bool):
         return
+    if value is None:
+        yield path, math.nan
     if isinstance(value, (int, float)):
         yield path, float(value)
     elif isinstance(value, list):
@@ -123,7 +125,11 @@ def compare(pairs, tolerance_of):
         worst["count"] += 1
         if math.isnan(a) and math.isnan(b):
             continue
-        d = abs(a - b) if not (math.isnan(a) or math.isnan(b)) else math.inf
+        if math.isnan(a) or math.isnan(b):
+            worst["max_abs"] = worst["max_rel"] = math.inf
+            worst["failures"].append(f"{name}: cpu {a!r} gpu {b!r}")
+            continue
+        d = abs(a - b)
         tol = TOLERANCES[tolerance_of(name)]
         worst["max_abs"] = max(worst["max_abs"], d)
         worst["max_rel"] = max(worst["max_rel"], d / abs(a) if a else (0.0 if d == 0 else math.inf))
@@ -151,7 +157,7 @@ def sweep_parity(binary, device, plan, extra, dtype):
     pairs = []
     for c, g in zip(cpu["depths"], gpu["depths"]):
         cn, gn = dict(numbers(c)), dict(numbers(g))
-        pairs += [(f"depth {c['depth']} {k}", v, gn[k]) for k, v in cn.items()]
+        pairs += [(f"depth {c['depth']} {k}", cn.get(k, math.nan), gn.get(k, math.nan)) for k in cn.keys() | gn.keys()]
     field = lambda name: name.split(" ")[2].split("[")[0]  # noqa: E731
     result = compare(pairs, lambda n: "sign counts" if field(n) in SIGN_COUNTS else f"sweep {dtype}")
     result.update(check=f"sweep {' '.join(extra) or 'ff+BN'} {dtype}", cpu_seconds=cpu_s, gpu_seconds=gpu_s)
@@ -182,11 +188,10 @@ def train_parity(binary, device, data, out, plan, name, flags):
     return result
 
 
-def sweep_ms(binary, device, depth, plan, base):
+def sweep_wall_ms(binary, device, depth, plan):
+    """Median wall time of `grad --depth D`, process and CUDA start-up included."""
     cmd = [binary, "grad", "--device", device, "--dtype", "f64", *sweep_flags(plan["sweep"])]
-    repeats = plan["repeats"]
-    t = statistics.median(run([*cmd, "--depth", str(depth)])[1] for _ in range(repeats))
-    return 1e3 * (t - base)
+    return 1e3 * statistics.median(run([*cmd, "--depth", str(depth)])[1] for _ in range(plan["repeats"]))
 
 
 def train_rate(binary, device, data, out, flags, depth, plan):
@@ -250,11 +255,13 @@ def main():
         except ImportError as e:
             torch_error = str(e)
     report["torch"] = bench.torch.__version__ if bench else torch_error
-    base = sweep_ms(binary, args.device, 1, plan, 0.0) / 1e3
+    base = sweep_wall_ms(binary, args.device, 1, plan)
     for depth in plan["sweep_depths"]:
-        lab = sweep_ms(binary, args.device, depth, plan, base)
+        wall = sweep_wall_ms(binary, args.device, depth, plan)
+        # The sweep alone: less a depth-1 run's start-up; within noise of it, no figure.
+        lab = wall - base if wall > base else None
         torch_ms = 1e3 * bench.sweep_seconds(depth, args.device, plan["repeats"], **plan["sweep"]) if bench else None
-        report["sweep"].append({"depth": depth, **plan["sweep"], "lab_ms": lab, "torch_ms": torch_ms})
+        report["sweep"].append({"depth": depth, **plan["sweep"], "lab_ms": lab, "lab_wall_ms": wall, "lab_depth1_wall_ms": base, "torch_ms": torch_ms})
         print(f"sweep depth {depth}: lab {lab} ms, torch {torch_ms} ms", flush=True)
     for name, cell, flags in NETS:
         for depth in plan["train_depths"]:

@@ -15,10 +15,10 @@ pub const CUDA_BUILT_IN: bool = cfg!(feature = "cuda");
 pub fn resolve(kind: DeviceKind) -> anyhow::Result<DeviceKind> {
     match kind {
         DeviceKind::Auto if !CUDA_BUILT_IN => Ok(DeviceKind::Cpu),
-        DeviceKind::Auto => match open_cuda(0) {
+        DeviceKind::Auto => match cuda_device(0) {
             Ok(_) => Ok(DeviceKind::Cuda(0)),
-            Err(e) => {
-                let note = format!("device auto: cpu, as no GPU answered ({e:#})");
+            Err(cause) => {
+                let note = format!("device auto: cpu, as cuda:0 did not answer ({cause})");
                 log::warn!("{note}");
                 eprintln!("{note}");
                 Ok(DeviceKind::Cpu)
@@ -32,24 +32,32 @@ pub fn resolve(kind: DeviceKind) -> anyhow::Result<DeviceKind> {
 pub fn device_for(kind: DeviceKind) -> anyhow::Result<Device> {
     match kind {
         DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda(index) => open_cuda(index),
+        DeviceKind::Cuda(index) => {
+            anyhow::ensure!(
+                CUDA_BUILT_IN,
+                "invalid device cuda:{index}: this build has no CUDA; build one with \
+                 `--features cuda` (scripts/build-cuda.sh) or use --device cpu or auto"
+            );
+            cuda_device(index).map_err(|cause| {
+                anyhow::anyhow!(
+                    "invalid device cuda:{index}: no usable NVIDIA GPU there ({cause}); check \
+                     nvidia-smi and that the CUDA 13 libraries are on LD_LIBRARY_PATH, or use \
+                     --device cpu or auto"
+                )
+            })
+        }
         DeviceKind::Auto => device_for(resolve(kind)?),
     }
 }
 
-fn open_cuda(index: usize) -> anyhow::Result<Device> {
-    anyhow::ensure!(
-        CUDA_BUILT_IN,
-        "invalid device cuda:{index}: this build has no CUDA; build one with `--features cuda` \
-         (scripts/build-cuda.sh) or use --device cpu or auto"
-    );
+/// GPU `index`, or why CUDA refused it, in one line (candle's backtrace left out).
+fn cuda_device(index: usize) -> Result<Device, String> {
     Device::new_cuda(index).map_err(|e| {
-        let cause = e.to_string().replace('\n', " ");
-        anyhow::anyhow!(
-            "invalid device cuda:{index}: no usable NVIDIA GPU there ({cause}); check \
-             nvidia-smi and that the CUDA 13 libraries are on LD_LIBRARY_PATH, or use \
-             --device cpu or auto"
-        )
+        let e = match e {
+            candle_core::Error::WithBacktrace { inner, .. } => *inner,
+            e => e,
+        };
+        e.to_string().replace('\n', " ")
     })
 }
 
