@@ -25,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -216,7 +217,9 @@ def main():
     plan = PLANS["quick" if args.quick else "full"]
     os.makedirs(args.out, exist_ok=True)
     runs = os.path.join(args.out, "runs")
-    data = args.data_dir or make_cifar(os.path.join(args.out, "cifar"), 128 * plan["bench_steps"], 100)
+    # Generated data goes to a temporary folder: the report's folder stays small.
+    scratch = tempfile.TemporaryDirectory(prefix="gpu-check-")
+    data = args.data_dir or make_cifar(scratch.name, TRAIN_BATCH * plan["bench_steps"], 100)
     version, _ = run([binary, "--version"])
     smi = shutil.which("nvidia-smi")
     gpu = run([smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"])[0].strip() if smi else None
@@ -278,6 +281,7 @@ def main():
         f.write(table)
     print(table)
     print(f"report: {os.path.join(args.out, 'gpu-check.json')}")
+    scratch.cleanup()
     sys.exit(0 if all(p["ok"] for p in report["parity"]) else 1)
 
 

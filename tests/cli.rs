@@ -315,6 +315,7 @@ fn a_cpu_build_refuses_cuda_saying_what_to_do_and_auto_runs_on_the_cpu() {
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(doc["config"]["device"], "cpu", "{device}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A fresh directory under the system temp dir for one test.
