@@ -230,24 +230,16 @@ def main():
         "plan": "quick" if args.quick else "full",
         "data": "generated" if not args.data_dir else args.data_dir,
         "tolerances": TOLERANCES,
+        "complete": False,
         "parity": [],
         "sweep": [],
         "train": [],
     }
     print(f"{report['binary']} on {args.device} ({gpu or 'no nvidia-smi'})", flush=True)
-
-    # (a) parity
-    for extra, dtype in [([], "f64"), (["--arch", "res"], "f64"), ([], "f32")]:
-        report["parity"].append(sweep_parity(binary, args.device, plan, extra, dtype))
-        print(f"parity {report['parity'][-1]['check']}: ok={report['parity'][-1]['ok']}", flush=True)
-    for name, _, flags in NETS:
-        report["parity"].append(train_parity(binary, args.device, data, runs, plan, name, flags))
-        print(f"parity {report['parity'][-1]['check']}: ok={report['parity'][-1]['ok']}", flush=True)
-
-    # (b) timings, and (c) PyTorch on the same device
-    torch_error = None
     bench = None
-    if not args.no_torch:
+    if args.no_torch:
+        report["torch"] = "skipped (--no-torch)"
+    else:
         try:
             sys.path.insert(0, HERE)
             import bench_pytorch as bench  # noqa: E402
@@ -255,34 +247,56 @@ def main():
             bench.torch.set_flush_denormal(True)
             if args.device == "cpu":
                 bench.torch.set_num_threads(2)
+            report["torch"] = bench.torch.__version__
         except ImportError as e:
-            torch_error = str(e)
-    report["torch"] = bench.torch.__version__ if bench else torch_error
+            report["torch"] = f"not run: {e}"
+
+    # The report is rewritten after every figure, so a run cut short keeps what it measured.
+    def add(part, entry, line):
+        report[part].append(entry)
+        save(report, args.out)
+        print(line, flush=True)
+
+    # (a) parity
+    for extra, dtype in [([], "f64"), (["--arch", "res"], "f64"), ([], "f32")]:
+        p = sweep_parity(binary, args.device, plan, extra, dtype)
+        add("parity", p, f"parity {p['check']}: ok={p['ok']}")
+    for name, _, flags in NETS:
+        p = train_parity(binary, args.device, data, runs, plan, name, flags)
+        add("parity", p, f"parity {p['check']}: ok={p['ok']}")
+
+    # (b) timings, and (c) PyTorch on the same device
     base = sweep_wall_ms(binary, args.device, 1, plan)
     for depth in plan["sweep_depths"]:
         wall = sweep_wall_ms(binary, args.device, depth, plan)
         # The sweep alone: less a depth-1 run's start-up; within noise of it, no figure.
         lab = wall - base if wall > base else None
         torch_ms = 1e3 * bench.sweep_seconds(depth, args.device, plan["repeats"], **plan["sweep"]) if bench else None
-        report["sweep"].append({"depth": depth, **plan["sweep"], "lab_ms": lab, "lab_wall_ms": wall, "lab_depth1_wall_ms": base, "torch_ms": torch_ms})
-        print(f"sweep depth {depth}: lab {lab} ms, torch {torch_ms} ms", flush=True)
+        entry = {"depth": depth, **plan["sweep"], "lab_ms": lab, "lab_wall_ms": wall, "lab_depth1_wall_ms": base, "torch_ms": torch_ms}
+        add("sweep", entry, f"sweep depth {depth}: lab {lab} ms, torch {torch_ms} ms")
     for name, cell, flags in NETS:
         for depth in plan["train_depths"]:
             lab = train_rate(binary, args.device, data, runs, flags, depth, plan)
             act, bn, skip = next((a, b, s) for _, c, a, b, s in bench.NETS if c == cell) if bench else (None, None, None)
             theirs = bench.images_per_sec(depth, act, bn, skip, TRAIN_BATCH, args.device, plan["torch_seconds"]) if bench else None
-            report["train"].append({"net": name, "depth": depth, "batch": TRAIN_BATCH, "lab_images_per_sec": lab, "torch_images_per_sec": theirs})
-            print(f"train {name} depth {depth}: lab {lab} img/s, torch {theirs} img/s", flush=True)
+            entry = {"net": name, "depth": depth, "batch": TRAIN_BATCH, "lab_images_per_sec": lab, "torch_images_per_sec": theirs}
+            add("train", entry, f"train {name} depth {depth}: lab {lab} img/s, torch {theirs} img/s")
 
-    table = render(report)
-    with open(os.path.join(args.out, "gpu-check.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(args.out, "gpu-check.md"), "w") as f:
-        f.write(table)
-    print(table)
+    report["complete"] = True
+    save(report, args.out)
+    print(render(report))
     print(f"report: {os.path.join(args.out, 'gpu-check.json')}")
     scratch.cleanup()
     sys.exit(0 if all(p["ok"] for p in report["parity"]) else 1)
+
+
+def save(report, out):
+    """gpu-check.json and gpu-check.md in `out`, each replaced whole."""
+    for name, text in [("gpu-check.json", json.dumps(report, indent=1)), ("gpu-check.md", render(report))]:
+        path = os.path.join(out, name)
+        with open(path + ".part", "w") as f:
+            f.write(text)
+        os.replace(path + ".part", path)
 
 
 def fmt(x, spec):
@@ -290,7 +304,8 @@ def fmt(x, spec):
 
 
 def render(report):
-    lines = [f"## GPU check: {report['binary']}, {report['device']} ({report['gpu']}), torch {report['torch']}", ""]
+    cut = "" if report["complete"] else " (cut short: what it measured so far)"
+    lines = [f"## GPU check{cut}: {report['binary']}, {report['device']} ({report['gpu']}), torch {report['torch']}", ""]
     lines += ["| parity | values | max abs | max rel | ok |", "|---|---|---|---|---|"]
     for p in report["parity"]:
         lines.append(f"| {p['check']} | {p['count']} | {p['max_abs']:.2e} | {p['max_rel']:.2e} | {'yes' if p['ok'] else 'NO: ' + p['failures'][0]} |")
