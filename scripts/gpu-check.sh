@@ -38,8 +38,8 @@ if [[ -n $libs ]]; then
     export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
-if [[ -n $binary && -x $binary ]]; then
-    missing=$(ldd "$binary" | awk '/not found/ {print $1}' | tr '\n' ' ')
+if [[ -n $binary && -x $binary ]] && command -v ldd >/dev/null; then
+    missing=$({ ldd "$binary" || true; } | awk '/not found/ {print $1}' | tr '\n' ' ')
     if [[ -n $missing ]]; then
         echo "gpu-check: $binary cannot start: ${missing}not found (needs the NVIDIA driver and the CUDA 13 libraries: install PyTorch built for CUDA 13, or put them on LD_LIBRARY_PATH)" >&2
         exit 2
