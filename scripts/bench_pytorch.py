@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference for `cargo bench --bench train`: the same thin CIFAR-10 conv nets
-(layer plan of src/nets/conv.rs: 3x3 convs from 8 filters doubling to 64 at each stride-2
-reduction, CReLU nets at 1/sqrt(2) the filters, optional BN, skip pairs with an avg-pool and
-zero-channel shortcut, global average pooling, dense to 10 classes), trained with Adam in f32 on
-fixed random images on 2 threads, no augmentation, no evaluation. Prints images/s per cell.
+"""PyTorch eager reference for `cargo bench --bench train` and for scripts/gpu-check.sh: the same
+thin CIFAR-10 conv nets (layer plan of src/nets/conv.rs: 3x3 convs from 8 filters doubling to 64
+at each stride-2 reduction, CReLU nets at 1/sqrt(2) the filters, optional BN, skip pairs with an
+avg-pool and zero-channel shortcut, global average pooling, dense to 10 classes), trained with
+Adam in f32 on fixed random images, no augmentation, no evaluation: images/s per cell. With
+--sweep, also the lab's 1-D sweep (`shatterlab grad` defaults: feedforward + BN with frozen
+statistics, forward-mode tangents, 256 points, width 200, 20 nets, f64, weights drawn layer by
+layer and the ACF r(0..32) of every net's gradient at every depth): seconds per sweep.
 
-Usage: python3 scripts/bench_pytorch.py [filter]   (needs torch)
-Not needed by the lab, its tests or CI.
+Usage: python3 scripts/bench_pytorch.py [filter] [--device cpu|cuda] [--depths 20,50]
+       [--batches 128] [--sweep 50,200] [--json PATH]   (needs torch)
+On the CPU it runs on 2 threads. Not needed by the lab, its tests or CI.
 """
 
+import argparse
+import json
 import math
 import statistics
-import sys
 import time
 
 import torch
@@ -99,12 +104,22 @@ class Net(nn.Module):
         return self.dense(h.mean((2, 3)))
 
 
-def images_per_sec(depth, act, bn, skip, batch):
+def timed(device, fn):
+    """Seconds `fn` takes, with the GPU's queue drained before and after."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t
+
+
+def images_per_sec(depth, act, bn, skip, batch, device="cpu", seconds=SECONDS):
     torch.manual_seed(0)
-    net = Net(depth, act, bn, skip)
+    net = Net(depth, act, bn, skip).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.arange(batch) % 10
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.arange(batch, device=device) % 10
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -114,33 +129,100 @@ def images_per_sec(depth, act, bn, skip, batch):
     for _ in range(2):
         step()
     times = []
-    deadline = time.perf_counter() + SECONDS
+    deadline = time.perf_counter() + seconds
     while len(times) < 3 or time.perf_counter() < deadline:
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
+        times.append(timed(device, step))
     # The median step, as `cargo bench --bench train` reports (the best of noisy steps
     # flatters whichever side had the luckier one).
     return batch / statistics.median(times)
 
 
+SWEEP = dict(points=256, width=200, nets=20, max_lag=32, eps=1e-5)
+
+
+def sweep(depth, device, points, width, nets, max_lag, eps):
+    """One 1-D sweep to `depth`: per depth, every net's gradient over the grid and its ACF."""
+    dt = torch.float64
+    x = torch.linspace(-2.0, 2.0, points, dtype=dt, device=device)
+    w1 = math.sqrt(2.0) * torch.randn(nets, width, dtype=dt, device=device)
+    b1 = torch.randn(nets, width, dtype=dt, device=device)
+    v = torch.randn(nets, width, dtype=dt, device=device) / math.sqrt(width)
+
+    def readout(state):
+        g = torch.einsum("rpn,rn->rp", state[:, points:], v)
+        c = g - g.mean(1, keepdim=True)
+        denom = (c * c).sum(1)
+        lags = [(c[:, : points - k] * c[:, k:]).sum(1) / denom for k in range(max_lag + 1)]
+        return torch.stack(lags, 1).mean(0)
+
+    z = x[None, :, None] * w1[:, None, :] + b1[:, None, :]
+    on = z > 0
+    state = torch.cat([torch.where(on, z, 0.0), torch.where(on, w1[:, None, :], 0.0)], 1)
+    acfs = [readout(state)]
+    for _ in range(depth - 1):
+        w = math.sqrt(2.0 / width) * torch.randn(nets, width, width, dtype=dt, device=device)
+        z = torch.bmm(state, w)
+        val, tan = z[:, :points], z[:, points:]
+        mu = val.mean(1, keepdim=True)
+        inv = torch.rsqrt(((val - mu) ** 2).mean(1, keepdim=True) + eps)
+        y = (val - mu) * inv
+        on = y > 0
+        state = torch.cat([torch.where(on, y, 0.0), torch.where(on, tan * inv, 0.0)], 1)
+        acfs.append(readout(state))
+    return torch.stack(acfs)
+
+
+def sweep_seconds(depth, device="cpu", runs=5, **sizes):
+    """Median seconds of the lab's 1-D sweep to `depth` on `device` (default sizes, or
+    `points`, `width`, `nets` given)."""
+    torch.manual_seed(0)
+    settings = {**SWEEP, **sizes}
+    timed(device, lambda: sweep(depth, device, **settings))  # warm-up
+    return statistics.median(timed(device, lambda: sweep(depth, device, **settings)) for _ in range(runs))
+
+
+def integers(text):
+    return [int(t) for t in text.split(",") if t]
+
+
 def main():
-    torch.set_num_threads(2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("filter", nargs="?", default="", help="part of the cell names, e.g. d20_plain")
+    parser.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda[:N]")
+    parser.add_argument("--depths", type=integers, default=DEPTHS, help="conv net depths, comma separated")
+    parser.add_argument("--batches", type=integers, default=BATCHES, help="batch sizes, comma separated")
+    parser.add_argument("--seconds", type=float, default=SECONDS, help="timing window per cell")
+    parser.add_argument("--sweep", type=integers, default=[], help="also time the 1-D sweep to these depths")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.device == "cpu":
+        torch.set_num_threads(2)
+    elif not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
     # Denormal floats (deep plain nets' vanishing values) take slow microcode paths: without
     # this the 110-layer plain net ran at 36 img/s instead of 182 on the development machine.
     torch.set_flush_denormal(True)
-    flt = sys.argv[1] if len(sys.argv) > 1 else ""
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    where = f"{torch.get_num_threads()} threads" if args.device == "cpu" else torch.cuda.get_device_name(args.device)
+    print(f"torch {torch.__version__}, {args.device} ({where})")
+    report = {"torch": torch.__version__, "device": args.device, "train": [], "sweep": []}
     print("| depth | net | batch | PyTorch img/s |")
     print("|---|---|---|---|")
     for name, cell_name, act, bn, skip in NETS:
-        for depth in DEPTHS:
-            for batch in BATCHES:
+        for depth in args.depths:
+            for batch in args.batches:
                 cell = f"d{depth}_{cell_name}_b{batch}"
-                if flt not in cell:
+                if args.filter not in cell:
                     continue
-                rate = images_per_sec(depth, act, bn, skip, batch)
+                rate = images_per_sec(depth, act, bn, skip, batch, args.device, args.seconds)
+                report["train"].append({"cell": cell, "net": name, "depth": depth, "batch": batch, "images_per_sec": rate})
                 print(f"| {depth} | {name} | {batch} | {rate:.0f} |", flush=True)
+    for depth in args.sweep:
+        seconds = sweep_seconds(depth, args.device)
+        report["sweep"].append({"depth": depth, "seconds": seconds, **SWEEP})
+        print(f"sweep ff+BN depth {depth}, P={SWEEP['points']} N={SWEEP['width']} R={SWEEP['nets']} f64: {seconds * 1e3:.1f} ms", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":

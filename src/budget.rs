@@ -4,7 +4,7 @@
 //! `--max-memory`. The estimates follow the engines' allocations, with a margin: they err
 //! on the high side of measured peak RSS.
 
-use crate::config::{Activation, Arch, LabConfig, Precision};
+use crate::config::{Activation, Arch, DeviceKind, LabConfig, Precision};
 use crate::lab::infinite::WideNets;
 use crate::train::cifar::{IMAGE_BYTES, RECORD_BYTES, SIDE};
 use crate::train::config::TrainConfig;
@@ -150,10 +150,16 @@ pub fn train(cfg: &TrainConfig) -> Need {
     }
 }
 
-/// The memory a request may use: the smaller of `--max-memory` and what the kernel says is
-/// available (`MemAvailable`), with where the limit comes from.
-pub fn limit(max_memory: Option<u64>) -> Option<(u64, &'static str)> {
-    let available = available_memory().map(|b| (b, "available memory"));
+/// The memory a request on `device` may use: the smaller of `--max-memory` and what is
+/// available there (the kernel's `MemAvailable`, or a GPU's free memory as its driver
+/// reports it), with where the limit comes from.
+pub fn limit(max_memory: Option<u64>, device: DeviceKind) -> Option<(u64, &'static str)> {
+    let available = match device {
+        DeviceKind::Cuda(index) => {
+            crate::device::gpu_free_memory(index).map(|b| (b, "free GPU memory"))
+        }
+        DeviceKind::Auto | DeviceKind::Cpu => available_memory().map(|b| (b, "available memory")),
+    };
     match (max_memory.map(|b| (b, "--max-memory")), available) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -346,10 +352,17 @@ mod tests {
 
     #[test]
     fn the_limit_is_the_smaller_of_flag_and_machine() {
-        assert_eq!(limit(Some(1)), Some((1, "--max-memory")));
+        assert_eq!(limit(Some(1), DeviceKind::Cpu), Some((1, "--max-memory")));
         if let Some(avail) = available_memory() {
-            assert_eq!(limit(Some(u64::MAX)), Some((avail, "available memory")));
+            assert_eq!(
+                limit(Some(u64::MAX), DeviceKind::Cpu),
+                Some((avail, "available memory"))
+            );
         }
+        assert_eq!(
+            limit(Some(1), DeviceKind::Cuda(0)),
+            Some((1, "--max-memory"))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::config::{
     Activation, Arch, BnGrad, ColorMode, DeviceKind, FPS, FileConfig, Init, Inputs, InvalidSetting,
     LabConfig, MarkerKind, Precision,
 };
+use crate::device;
 use crate::lab::infinite::{LimitMode, WideNets};
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
@@ -109,7 +110,9 @@ pub struct TrainNetArgs {
     /// Seed of the weights, the shuffling and the augmentation [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    #[arg(long)]
+    /// Where candle runs: auto (CUDA when built in and a GPU answers, else cpu), cpu,
+    /// cuda or cuda:N [default: auto].
+    #[arg(long, value_name = "DEVICE")]
     pub device: Option<DeviceKind>,
     /// Refuse requests estimated to need more memory than this (e.g. 4G; K/M/G/T are powers
     /// of 1024) [default: the memory available].
@@ -267,7 +270,9 @@ pub struct LabArgs {
     /// First-layer biases off (the net is then positively homogeneous).
     #[arg(long, overrides_with = "first_bias")]
     pub no_first_bias: bool,
-    #[arg(long)]
+    /// Where candle runs: auto (CUDA when built in and a GPU answers, else cpu), cpu,
+    /// cuda or cuda:N.
+    #[arg(long, value_name = "DEVICE")]
     pub device: Option<DeviceKind>,
     /// The 1-D grid, or P independent Gaussian inputs through a linear first layer (the
     /// theorems' assumption).
@@ -487,8 +492,8 @@ fn file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     }
 }
 
-/// The config file's lab settings with `flags` on top, validated. Errors name the flag and
-/// the config key.
+/// The config file's lab settings with `flags` on top, validated, with the device resolved
+/// (`auto` made concrete, a GPU opened). Errors name the flag and the config key.
 fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfig> {
     flags.override_config(&mut file.lab);
     file.lab.validate().map_err(|e| {
@@ -498,6 +503,7 @@ fn lab_config(file: &mut FileConfig, flags: &LabArgs) -> anyhow::Result<LabConfi
             e.key
         )
     })?;
+    file.lab.device = device::resolve(file.lab.device)?;
     Ok(file.lab.clone())
 }
 
@@ -651,7 +657,7 @@ fn train_options(args: TrainArgs) -> anyhow::Result<TrainOptions> {
     };
     Ok(TrainOptions {
         start,
-        device: args.net.device.unwrap_or(DeviceKind::Cpu),
+        device: device::resolve(args.net.device.unwrap_or_default())?,
         max_memory: args.net.max_memory,
         data_dir: args.data_dir,
         runs_dir: args.runs_dir,

@@ -70,13 +70,57 @@ pub enum Precision {
     F32,
 }
 
-/// Where candle runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
+/// Where candle runs, spelled `auto`, `cpu` or `cuda[:N]` on the command line, in
+/// config.toml and in reports. `device::resolve` turns `auto` into one of the others before
+/// anything runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceKind {
+    /// CUDA when the build has it and a GPU answers, else the CPU.
+    #[default]
+    Auto,
     Cpu,
-    /// NVIDIA GPU; needs a build with `--features cuda`.
-    Cuda,
+    /// The NVIDIA GPU with this index; needs a build with `--features cuda`.
+    Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceKind::Auto => f.write_str("auto"),
+            DeviceKind::Cpu => f.write_str("cpu"),
+            DeviceKind::Cuda(index) => write!(f, "cuda:{index}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+
+    /// `cuda` alone is the first GPU, `cuda:0`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let index = |i: &str| i.parse().ok().map(DeviceKind::Cuda);
+        match text {
+            "auto" => Some(DeviceKind::Auto),
+            "cpu" => Some(DeviceKind::Cpu),
+            "cuda" => Some(DeviceKind::Cuda(0)),
+            _ => text.strip_prefix("cuda:").and_then(index),
+        }
+        .ok_or_else(|| format!("invalid device {text:?}: expected auto, cpu, cuda or cuda:N"))
+    }
+}
+
+impl TryFrom<String> for DeviceKind {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<DeviceKind> for String {
+    fn from(kind: DeviceKind) -> String {
+        kind.to_string()
+    }
 }
 
 /// What the nets are evaluated at.
@@ -131,7 +175,7 @@ impl Default for LabConfig {
             seed: 0,
             dtype: Precision::F64,
             first_bias: true,
-            device: DeviceKind::Cpu,
+            device: DeviceKind::Auto,
             inputs: Inputs::Grid,
         }
     }
@@ -423,5 +467,33 @@ mod tests {
         );
         let fps = e("[ui]\nfps = -3\n");
         assert!(fps.starts_with("line 2 (key ui.fps): "), "{fps}");
+    }
+
+    #[test]
+    fn devices_are_spelled_auto_cpu_or_cuda_with_an_index() {
+        for (text, kind) in [
+            ("auto", DeviceKind::Auto),
+            ("cpu", DeviceKind::Cpu),
+            ("cuda:0", DeviceKind::Cuda(0)),
+            ("cuda:3", DeviceKind::Cuda(3)),
+        ] {
+            assert_eq!(text.parse::<DeviceKind>(), Ok(kind));
+            assert_eq!(kind.to_string(), text);
+        }
+        assert_eq!("cuda".parse::<DeviceKind>(), Ok(DeviceKind::Cuda(0)));
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", "cuda0"] {
+            let e = bad.parse::<DeviceKind>().unwrap_err();
+            assert!(e.contains("auto, cpu, cuda or cuda:N"), "{bad}: {e}");
+        }
+        let cfg = FileConfig::parse("[lab]\ndevice = \"cuda:1\"\n").unwrap();
+        assert_eq!(cfg.lab.device, DeviceKind::Cuda(1));
+        let e = format!(
+            "{:#}",
+            FileConfig::parse("[lab]\ndevice = \"gpu\"\n").unwrap_err()
+        );
+        assert!(
+            e.starts_with("line 2 (key lab.device): invalid device \"gpu\""),
+            "{e}"
+        );
     }
 }

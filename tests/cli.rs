@@ -203,8 +203,8 @@ fn bad_flags_are_one_line_errors_naming_the_field() {
         (&["theory", "--trials", "1"], &["--trials"]),
         (&["--fps", "0", "--no-tui"], &["--fps"]),
         (
-            &["grad", "--device", "cuda", "--depth", "2"],
-            &["cuda", "--features cuda"],
+            &["grad", "--device", "gpu"],
+            &["--device", "gpu", "auto, cpu, cuda or cuda:N"],
         ),
     ];
     for (args, needles) in cases {
@@ -270,6 +270,56 @@ fn without_a_terminal_the_lab_prints_json() {
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["depths"].as_array().unwrap().len(), 2);
+}
+
+/// A build without CUDA refuses a GPU in one line saying what to do (exit 1), for every
+/// command and from config.toml alike, before any work; `auto` runs on the CPU and the
+/// report says so.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_cpu_build_refuses_cuda_saying_what_to_do_and_auto_runs_on_the_cpu() {
+    let dir = tempdir();
+    let config = dir.join("gpu.toml");
+    std::fs::write(&config, "[lab]\ndevice = \"cuda\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["grad", "--device", "cuda:1", "--depth", "2"],
+        &["--device", "cuda", "--no-tui"],
+        &["theory", "--config", config],
+        &["figures", "--device", "cuda", "--out", "/nonexistent/figs"],
+        // Refused before the (missing) data would be looked at.
+        &[
+            "train",
+            "--device",
+            "cuda",
+            "--data-dir",
+            "/nonexistent/cifar",
+        ],
+    ];
+    for args in cases {
+        let out = lab().args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = error_of(args);
+        assert!(
+            err.starts_with("error: invalid device cuda:")
+                && err.contains("this build has no CUDA; build one with `--features cuda` (scripts/build-cuda.sh) or use --device cpu or auto"),
+            "{args:?}: {err}"
+        );
+    }
+    for device in ["auto", "cpu"] {
+        let out = lab()
+            .args([
+                "grad", "--depth", "2", "--width", "8", "--points", "16", "--nets", "2",
+            ])
+            .args(["--device", device])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{device}");
+        assert!(out.stderr.is_empty(), "{device}: {:?}", out.stderr);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["config"]["device"], "cpu", "{device}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A fresh directory under the system temp dir for one test.

@@ -17,7 +17,7 @@ use shatterlab::ui::effect::Effect;
 use shatterlab::ui::lab::Pane;
 use shatterlab::worker::sweep::{Job, Update};
 
-use common::ui::{SIZES, draw, press_keys, theme};
+use common::ui::{SIZES, draw, press_keys, theme, tiny};
 
 /// A resnet with BN (so Theorem 3 and its centred variant both show), small enough for
 /// milliseconds per sweep; 40 nets keep the integrated estimator's se below the curve.
@@ -28,7 +28,7 @@ fn resnet() -> LabConfig {
         width: 32,
         points: 32,
         nets: 40,
-        ..LabConfig::default()
+        ..tiny()
     }
 }
 

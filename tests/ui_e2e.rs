@@ -50,7 +50,8 @@ fn the_lab_runs_in_a_terminal_and_quits_cleanly() {
     screen.wait_for(&["res+BN", " 6/6 "]);
     // The training tab, its data found: a run starts, is stopped, and its log says so.
     send("t");
-    screen.wait_for(&["CIFAR-10 runs", "tab defaults", "res+BN d6 s3", "· data /"]);
+    // "· data DIR" once the data is found ("· no data" otherwise); DIR may wrap.
+    screen.wait_for(&["CIFAR-10 runs", "tab defaults", "res+BN d6 s3", "· data"]);
     send("n");
     // The CPU defaults: 10 000 images / batch 64 = 156 steps an epoch, 5 epochs.
     screen.wait_for(&["●⣀1", "/780"]);
@@ -130,7 +131,7 @@ fn start_watched(dir: &Path, env: &[(&str, &Path)]) -> (Child, Screen, ChildStdi
 fn train_a_run(screen: &mut Screen, keys: &mut ChildStdin) {
     screen.wait_for(&["gradient", " 4/4 "]);
     press(keys, "t");
-    screen.wait_for(&["CIFAR-10 runs", "· data /"]);
+    screen.wait_for(&["CIFAR-10 runs", "· data"]);
     press(keys, "n");
     screen.wait_until("run 1 training", |s| {
         let text = s.text();
@@ -228,6 +229,30 @@ fn the_lab_refuses_settings_over_the_memory_limit_before_opening() {
     let text = screen.text();
     assert!(text.contains("EXIT=1"), "{text}");
     for needle in ["refused", "width 800", "--max-memory"] {
+        assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+    }
+    assert!(
+        !screen.raw_contains("\x1b[?1049h"),
+        "the alternate screen was opened"
+    );
+}
+
+/// A GPU a build without CUDA cannot use is refused before the terminal is touched: one
+/// line saying what to do, a failing status, no alternate screen.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn the_lab_refuses_cuda_in_a_cpu_build_before_opening() {
+    let bin = env!("CARGO_BIN_EXE_shatterlab");
+    let inner = format!("stty rows 24 cols 80; {bin} --device cuda; echo EXIT=$?");
+    let (_child, mut screen, _keys) = start(&inner, &[]);
+    screen.wait_for(&["EXIT="]);
+    let text = screen.text();
+    assert!(text.contains("EXIT=1"), "{text}");
+    for needle in [
+        "invalid device cuda:0",
+        "this build has no CUDA",
+        "--device cpu",
+    ] {
         assert!(text.contains(needle), "{text:?} lacks {needle:?}");
     }
     assert!(

@@ -27,8 +27,11 @@ pub struct ExportOptions {
 
 pub fn run(cfg: &LabConfig, opts: &ExportOptions) -> anyhow::Result<()> {
     check_outputs(&opts.out, opts.csv, opts.force)?;
-    budget::check(&budget::sweep(cfg), budget::limit(opts.max_memory))
-        .map_err(anyhow::Error::msg)?;
+    budget::check(
+        &budget::sweep(cfg),
+        budget::limit(opts.max_memory, cfg.device),
+    )
+    .map_err(anyhow::Error::msg)?;
     let runs = logged_runs(&opts.runs_dir)?;
     // The lab tab's own bookkeeping, fed as its worker would feed it.
     let (mut lab, _jobs) = LabTab::new(cfg.clone());

@@ -38,7 +38,7 @@ pub fn run(base: &LabConfig, opts: &FiguresOptions) -> anyhow::Result<()> {
     let ff = paper(base, Arch::Ff, 24, 1.0);
     let res = paper(base, Arch::Res, 50, 1.0);
     let res_beta = paper(base, Arch::Res, 50, 0.1);
-    let limit = budget::limit(opts.max_memory);
+    let limit = budget::limit(opts.max_memory, base.device);
     budget::check(&budget::sweep(&res), limit).map_err(anyhow::Error::msg)?;
     let mut figures = Vec::new();
     let names = [

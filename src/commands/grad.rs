@@ -52,7 +52,7 @@ pub fn run(cfg: &LabConfig, opts: &GradOptions) -> anyhow::Result<()> {
     if let Some(bad) = opts.widths.iter().find(|w| !(1..=MAX_WIDTH).contains(*w)) {
         anyhow::bail!("invalid --widths entry {bad}: expected widths in 1..={MAX_WIDTH}");
     }
-    let limit_memory = budget::limit(opts.max_memory);
+    let limit_memory = budget::limit(opts.max_memory, cfg.device);
     budget::check(&budget::sweep(cfg), limit_memory).map_err(anyhow::Error::msg)?;
     for &width in &opts.widths {
         budget::check(&budget::sweep(&at_width(cfg, width)), limit_memory)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::budget;
 use crate::commands::{emit, selected_depths};
-use crate::config::LabConfig;
+use crate::config::{DeviceKind, LabConfig};
 use crate::lab::infinite::{Limit, LimitMode, WideNets};
 use crate::lab::theory::{self, Model};
 use crate::output::{self, TheoryReport, TheoryRow, TheoryVariant};
@@ -36,7 +36,7 @@ pub fn run(cfg: &LabConfig, opts: &TheoryOptions) -> anyhow::Result<()> {
         opts.trials
     );
     let wanted = selected_depths(&opts.depths, cfg.depth)?;
-    let limit = budget::limit(opts.max_memory);
+    let limit = budget::limit(opts.max_memory, DeviceKind::Cpu);
     budget::check(&budget::theory(cfg.depth, opts.trials), limit).map_err(anyhow::Error::msg)?;
     let model = Model::for_arch(cfg.arch, cfg.bn);
     // The centred variant, where there is one, is simulated too.

@@ -50,7 +50,7 @@ fn print_line<T: Serialize>(record: &T) -> anyhow::Result<()> {
 
 /// Trains the run to its end, or until Ctrl-C.
 pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
-    let limit = crate::budget::limit(opts.max_memory);
+    let limit = crate::budget::limit(opts.max_memory, opts.device);
     if let TrainStart::New(cfg) = &opts.start {
         crate::budget::check(&crate::budget::train(cfg), limit).map_err(anyhow::Error::msg)?;
     }
@@ -71,7 +71,11 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
     if opts.checkpoint {
         session.checkpoint_each_epoch();
     }
-    eprintln!("run log: {}", session.log_path().display());
+    eprintln!(
+        "run log: {} (device {})",
+        session.log_path().display(),
+        opts.device
+    );
     print_line(&session.header())?;
     let interrupted = interrupt_flag()?;
     let state = loop {

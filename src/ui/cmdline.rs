@@ -32,7 +32,7 @@ pub fn command_line(cfg: &LabConfig) -> String {
         format!("--seed {}", cfg.seed),
         format!("--dtype {}", value_name(cfg.dtype)),
         on_off(cfg.first_bias, "first-bias"),
-        format!("--device {}", value_name(cfg.device)),
+        format!("--device {}", cfg.device),
         format!("--inputs {}", value_name(cfg.inputs)),
     ]
     .join(" ")
@@ -68,7 +68,7 @@ pub fn train_command_line(cfg: &TrainConfig, device: DeviceKind) -> String {
         format!("--log-every {}", cfg.log_every),
         format!("--plateau-patience {}", cfg.plateau_patience),
         format!("--plateau-factor {}", cfg.plateau_factor),
-        format!("--device {}", value_name(device)),
+        format!("--device {device}"),
     ]);
     if !cfg.augment {
         words.push("--no-augment".into());

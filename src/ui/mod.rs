@@ -105,7 +105,7 @@ impl Capture {
 pub fn run(lab: LabConfig, opts: Options) -> anyhow::Result<()> {
     // Settings the machine cannot hold are refused before the terminal is touched; later
     // changes are refused in the status bar against the same limit.
-    let memory_limit = crate::budget::limit(opts.max_memory);
+    let memory_limit = crate::budget::limit(opts.max_memory, lab.device);
     crate::budget::check(&crate::budget::sweep(&lab), memory_limit).map_err(anyhow::Error::msg)?;
     let env = |k: &str| std::env::var_os(k);
     let log = logfile::log_path(opts.log.as_deref(), env).and_then(|p| logfile::open(&p));

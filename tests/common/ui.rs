@@ -4,20 +4,22 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use shatterlab::config::{ColorMode, LabConfig, MarkerKind};
+use shatterlab::config::{ColorMode, DeviceKind, LabConfig, MarkerKind};
 use shatterlab::ui::app::{Action, State, update};
 use shatterlab::ui::effect::Effect;
 use shatterlab::ui::keys::command_for;
 use shatterlab::ui::theme::Theme;
 use shatterlab::ui::view::render;
 
-/// Small enough that a whole sweep takes milliseconds.
+/// Small enough that a whole sweep takes milliseconds; on the CPU, as `cli::resolve` leaves
+/// the default `auto` in a build without CUDA.
 pub fn tiny() -> LabConfig {
     LabConfig {
         depth: 4,
         width: 16,
         points: 32,
         nets: 4,
+        device: DeviceKind::Cpu,
         ..LabConfig::default()
     }
 }

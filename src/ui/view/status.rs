@@ -46,7 +46,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, state: &State) {
     let mut left = format!(
         " {} · {} {}",
         settings(cfg),
-        value_name(cfg.device),
+        cfg.device,
         value_name(cfg.dtype)
     );
     match (state.lab.pairing, &state.lab.b) {
