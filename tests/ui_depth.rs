@@ -117,10 +117,10 @@ fn the_readout_key_switches_the_estimator_without_a_new_sweep() {
     assert!(text.contains("random readout"), "{text}");
     // One random readout per net is too noisy for 40 nets: the pane says so.
     assert!(text.contains("raise nets"), "{text}");
-    // The heatmap follows, and says which it shows.
+    // The heatmap follows, and says which it shows (the limit fills its upper triangle).
     state.lab.zoomed = false;
     let text = draw(&state, 120, 40).to_string();
-    assert!(text.contains("correlation, random v"), "{text}");
+    assert!(text.contains("corr ◣random v ◥N→∞"), "{text}");
     state.lab.zoomed = true;
     insta::assert_snapshot!("depth_random_readout_80x24", draw(&state, 80, 24));
 }

@@ -320,7 +320,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         d,
     ))];
     if text_rows == 2 {
-        lines.push(Line::from(readout(d, curves.limit.as_ref(), grid, shown)));
+        lines.push(Line::from(readout(&curves, grid, shown)));
     }
     frame.render_widget(Paragraph::new(lines).style(theme.axis()), text_area);
     let rows = plot_area.height.saturating_sub(2);
@@ -337,7 +337,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
 }
 
 /// The measured values at depth `depth` (the cursor), each ± its standard error.
-fn readout(d: &CorrVsDepth, limit: Option<&[Vec<Point>; 3]>, grid: bool, depth: usize) -> String {
+fn readout(curves: &Curves, grid: bool, depth: usize) -> String {
+    let (d, limit) = (&curves.data, curves.limit.as_ref());
     let at = |c: &[Point]| c.iter().find(|p| p.depth == depth).copied();
     let value = |p: Point| format!("{:.3}±{}", p.value, super::num(p.se));
     let mut parts = vec![format!("▲ L={depth}")];
@@ -360,6 +361,9 @@ fn readout(d: &CorrVsDepth, limit: Option<&[Vec<Point>; 3]>, grid: bool, depth: 
     }
     if let Some(t) = d.theorem.iter().find(|t| t.0 == depth) {
         parts.push(format!("{} {}", theorem_name(d.model), super::num(t.1)));
+    }
+    if curves.roundoff.contains(&depth) {
+        parts.push("×round-off".into());
     }
     parts.join("  ")
 }
@@ -384,7 +388,7 @@ fn limit_curves(depths: &[PairStats], mid_distance: usize) -> [Vec<Point>; 3] {
 fn caption(grid: bool, roundoff: Option<usize>, full: bool, d: &CorrVsDepth) -> String {
     let regime = match (grid, full) {
         (true, true) => format!(
-            "grid: pairs Δ1, Δ{} apart decorrelate as g shatters",
+            "grid: near pairs (Δ1, Δ{}) lose correlation as g shatters",
             d.mid_distance
         ),
         (true, false) => "grid: near pairs decay".to_string(),

@@ -20,10 +20,19 @@ pub(super) fn width_for(height: u16) -> u16 {
 
 pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
     let estimator = ctx.state.lab.estimator;
+    // The nets' infinite-width limit, where the worker has it, fills the upper triangle.
+    let limit = ctx
+        .run
+        .limit
+        .as_ref()
+        .filter(|l| l.serves(&ctx.run.cfg))
+        .and_then(|l| l.heat.get(ctx.state.lab.shown_depth().checked_sub(1)?));
     // The integrated readout is the default; the other is named.
-    let name = match estimator {
-        Estimator::Integrated => "correlation",
-        Estimator::Random => "correlation, random v",
+    let name = match (estimator, limit.is_some()) {
+        (Estimator::Integrated, false) => "correlation",
+        (Estimator::Random, false) => "correlation, random v",
+        (Estimator::Integrated, true) => "corr ◣nets ◥N→∞",
+        (Estimator::Random, true) => "corr ◣random v ◥N→∞",
     };
     let Some((view, block)) = ctx.at_shown_depth(frame, area, name) else {
         return;
@@ -40,12 +49,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, ctx: &PaneCtx) {
         return;
     }
     let levels = Levels::for_rows(inner.height);
+    // Below the diagonal the nets, above it their limit.
+    let at = |row: u16, col: u16| match limit {
+        Some(limit) if col > row => sample(limit, row, col, pixels),
+        _ => sample(heat, row, col, pixels),
+    };
     let buf = frame.buffer_mut();
     for row in 0..pixels.div_ceil(2) {
         for col in 0..pixels {
-            let top = levels.snap(sample(heat, 2 * row, col, pixels));
+            let top = levels.snap(at(2 * row, col));
             let bottom = if 2 * row + 1 < pixels {
-                levels.snap(sample(heat, 2 * row + 1, col, pixels))
+                levels.snap(at(2 * row + 1, col))
             } else {
                 top
             };
