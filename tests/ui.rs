@@ -484,6 +484,8 @@ fn worker_streams_pauses_and_is_superseded() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    // The nets' infinite-width limit (a Monte Carlo for batch norm) comes just before Done.
+    assert!(matches!(next(), Update::Limit { generation: 1, .. }));
     assert!(matches!(next(), Update::Done { generation: 1, .. }));
 
     // A long sweep held at depth 1 is abandoned for a newer generation.
@@ -512,6 +514,9 @@ fn worker_streams_pauses_and_is_superseded() {
     loop {
         match next() {
             Update::Depth { generation: 3, .. } => depths += 1,
+            // Generation 2's other settings dropped the kept limit: a new one comes, after
+            // the depths and before Done.
+            Update::Limit { generation: 3, .. } => assert_eq!(depths, 4),
             Update::Done { generation: 3, .. } => break,
             other => panic!("unexpected {other:?}"),
         }
@@ -527,6 +532,8 @@ fn worker_streams_pauses_and_is_superseded() {
     });
     // The theorem's Monte Carlo comes first.
     assert!(matches!(next(), Update::Theory { generation: 4, .. }));
+    // The limit kept from generation 3 goes out before the sweep.
+    assert!(matches!(next(), Update::Limit { generation: 4, .. }));
     for _ in 1..=4 {
         assert!(matches!(next(), Update::Depth { generation: 4, .. }));
     }

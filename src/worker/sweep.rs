@@ -81,7 +81,7 @@ pub enum Update {
         idealised: Box<Idealised>,
     },
     /// The infinite-width limit of the sweep's nets: a closed form before the first depth,
-    /// a Monte Carlo after `Done` (none where the settings have neither).
+    /// a Monte Carlo just before `Done` (none where the settings have neither).
     Limit {
         generation: u64,
         side: Side,
@@ -274,33 +274,34 @@ impl Worker {
                 }
             }
         };
-        let done = matches!(update, Update::Done { .. });
-        if self.updates.blocking_send(update).is_err() {
-            return ControlFlow::Break(());
-        }
-        if !done || self.limit.is_some() {
-            return ControlFlow::Continue(());
-        }
-        let mut gone = false;
-        let sampled = Limit::for_screen(cfg, |_| match self.jobs.try_recv() {
-            Ok(job) if job.generation() > generation => {
-                self.next = Some(job);
-                ControlFlow::Break(())
+        // A Monte Carlo limit goes out before Done, so a finished sweep has all it will get
+        // (a script's `wait sweep` then shows the same screen on every machine).
+        if matches!(update, Update::Done { .. }) && self.limit.is_none() {
+            let mut gone = false;
+            let sampled = Limit::for_screen(cfg, |_| match self.jobs.try_recv() {
+                Ok(job) if job.generation() > generation => {
+                    self.next = Some(job);
+                    ControlFlow::Break(())
+                }
+                Ok(_) | Err(TryRecvError::Empty) => ControlFlow::Continue(()),
+                Err(TryRecvError::Disconnected) => {
+                    gone = true;
+                    ControlFlow::Break(())
+                }
+            });
+            if gone {
+                return ControlFlow::Break(());
             }
-            Ok(_) | Err(TryRecvError::Empty) => ControlFlow::Continue(()),
-            Err(TryRecvError::Disconnected) => {
-                gone = true;
-                ControlFlow::Break(())
-            }
-        });
-        match sampled {
-            Some(limit) => {
-                let sent = self.send_limit(generation, side, &limit);
+            if let Some(limit) = sampled {
+                if self.send_limit(generation, side, &limit).is_break() {
+                    return ControlFlow::Break(());
+                }
                 self.limit = Some(limit);
-                sent
             }
-            None if gone => ControlFlow::Break(()),
-            None => ControlFlow::Continue(()),
+        }
+        match self.updates.blocking_send(update) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
         }
     }
 
