@@ -13,6 +13,7 @@ pub mod lab;
 pub mod nets;
 pub mod output;
 pub mod shutdown;
+pub mod study;
 pub mod train;
 pub mod ui;
 pub mod worker;

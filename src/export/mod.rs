@@ -126,7 +126,7 @@ impl<'a> Export<'a> {
         for s in &self.lab {
             if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(s.settings) {
                 for (k, v) in map {
-                    let _ = writeln!(settings, "{},{k},{}", s.side, field(&v.to_string()));
+                    let _ = writeln!(settings, "{},{k},{}", s.side, csv_field(&v.to_string()));
                 }
             }
             for d in &s.depths {
@@ -188,12 +188,12 @@ impl<'a> Export<'a> {
         let mut loss = String::from("run,step,loss\n");
         let mut accuracy = String::from("run,epoch,test_accuracy\n");
         for r in &self.runs {
-            let name = field(&r.name);
+            let name = csv_field(&r.name);
             let _ = writeln!(
                 runs,
                 "{name},{},{}",
-                field(&r.state),
-                field(&r.settings.to_string())
+                csv_field(&r.state),
+                csv_field(&r.settings.to_string())
             );
             for (step, l) in &r.losses {
                 let _ = writeln!(loss, "{name},{step},{l}");
@@ -257,7 +257,7 @@ fn depth(v: &DepthView) -> Depth<'_> {
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
-fn field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -352,8 +352,8 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(field("a"), "a");
-        assert_eq!(field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
+        assert_eq!(csv_field("a"), "a");
+        assert_eq!(csv_field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
     }
 
     #[test]

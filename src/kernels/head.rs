@@ -23,6 +23,12 @@ pub fn logits<T: Real>(s: &Head, h: &[T], w: &[T], b: &[T], feat: &mut [T], logi
             feat[n * s.features + ch] = sum(image) / pixels;
         }
     }
+    dense(s, feat, w, b, logits);
+}
+
+/// `logits = feat · w + b` for features already in `feat` (batch x features): the pooled
+/// channels, or the pixels themselves for the linear classifier.
+pub fn dense<T: Real>(s: &Head, feat: &[T], w: &[T], b: &[T], logits: &mut [T]) {
     matmul(
         logits,
         feat,
@@ -74,6 +80,27 @@ pub fn backward<T: Real>(
     d_feat: &mut [T],
     dh: &mut [T],
 ) {
+    dense_backward(s, d_logits, feat, w, d_w, d_b, d_feat);
+    let f = s.features;
+    let pixels = T::from_usize(s.pixels).unwrap_or_else(T::one);
+    let row = s.batch * s.pixels;
+    for (ch, channel) in dh.chunks_exact_mut(row).take(f).enumerate() {
+        for (n, image) in channel.chunks_exact_mut(s.pixels).enumerate() {
+            image.fill(d_feat[n * f + ch] / pixels);
+        }
+    }
+}
+
+/// The dense layer's gradients, and into `d_feat` that of its input.
+pub fn dense_backward<T: Real>(
+    s: &Head,
+    d_logits: &[T],
+    feat: &[T],
+    w: &[T],
+    d_w: &mut [T],
+    d_b: &mut [T],
+    d_feat: &mut [T],
+) {
     let (f, k) = (s.features, s.classes);
     matmul(d_w, feat, Op::T, d_logits, Op::N, (f, s.batch, k), false, 1);
     // The bias gradient sums the logits' gradient over the batch: its columns.
@@ -85,11 +112,4 @@ pub fn backward<T: Real>(
             .fold(T::zero(), |a, &v| a + v);
     }
     matmul(d_feat, d_logits, Op::N, w, Op::T, (s.batch, k, f), false, 1);
-    let pixels = T::from_usize(s.pixels).unwrap_or_else(T::one);
-    let row = s.batch * s.pixels;
-    for (ch, channel) in dh.chunks_exact_mut(row).take(f).enumerate() {
-        for (n, image) in channel.chunks_exact_mut(s.pixels).enumerate() {
-            image.fill(d_feat[n * f + ch] / pixels);
-        }
-    }
 }
