@@ -373,11 +373,12 @@ pub fn study(report: &Report) -> Figure {
     let mut curves = Vec::new();
     let mut line = 0;
     for (family, label, baseline) in &families {
-        let groups: Vec<&Group> = report
+        let all: Vec<&Group> = report
             .groups
             .iter()
-            .filter(|g| g.family == *family && g.mean.is_some())
+            .filter(|g| g.family == *family)
             .collect();
+        let groups: Vec<&&Group> = all.iter().filter(|g| g.mean.is_some()).collect();
         let at = |g: &Group| -> Vec<f64> {
             if *baseline && lo.is_finite() {
                 vec![lo, hi]
@@ -394,7 +395,7 @@ pub fn study(report: &Report) -> Figure {
                 band.push((x, mean - se, mean + se));
             }
         }
-        let n: Vec<String> = groups.iter().map(|g| g.n.to_string()).collect();
+        let n: Vec<String> = all.iter().map(|g| g.n.to_string()).collect();
         let name = format!("{label} (n = {})", n.join("/"));
         let color = if *baseline {
             THEORY
