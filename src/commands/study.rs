@@ -2,7 +2,7 @@
 //! of them into a runs directory, and the report (JSON or CSV, and the Fig. 6 figure) read
 //! from that directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -200,7 +200,7 @@ fn run_shard(plan: &Plan, o: &RunOptions) -> anyhow::Result<()> {
 
 fn write_report(plan: &Plan, o: &ReportOptions) -> anyhow::Result<()> {
     if let Some(out) = &o.out {
-        check_new(out, o.csv, o.force)?;
+        crate::output::check_new(out, o.csv.then_some(&CSV_TABLES[..]), o.force)?;
     }
     if let Some(dir) = &o.figure {
         for ext in ["svg", "png"] {
@@ -216,11 +216,7 @@ fn write_report(plan: &Plan, o: &ReportOptions) -> anyhow::Result<()> {
         (Some(out), false) => crate::fsio::write_file(out, report.json()?.as_bytes())?,
         (None, false) => super::emit(&report.json()?, None)?,
         (Some(dir), true) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            for (name, table) in CSV_TABLES.iter().zip(report.csv()) {
-                crate::fsio::write_file(&dir.join(name), table.as_bytes())?;
-            }
+            crate::output::write_tables(dir, CSV_TABLES.into_iter().zip(report.csv()))?
         }
         (None, true) => super::emit(&report.csv().join("\n"), None)?,
     }
@@ -238,13 +234,3 @@ fn figure_name(plan: &Plan) -> String {
     format!("{}-accuracy-vs-depth", plan.spec.name)
 }
 
-/// Refuses to replace the report's files unless `force`.
-fn check_new(out: &Path, csv: bool, force: bool) -> anyhow::Result<()> {
-    if csv {
-        CSV_TABLES
-            .iter()
-            .try_for_each(|name| crate::fsio::ensure_new(&out.join(name), force, "--out"))
-    } else {
-        crate::fsio::ensure_new(out, force, "--out")
-    }
-}

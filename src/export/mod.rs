@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::LabConfig;
+use crate::output::csv_field;
 use crate::lab::summary::DepthView;
 use crate::ui::lab::{LabTab, SweepResults};
 use crate::ui::train::{Phase, RunView};
@@ -214,24 +215,13 @@ impl<'a> Export<'a> {
         if !csv {
             return crate::fsio::write_file(out, self.json()?.as_bytes());
         }
-        std::fs::create_dir_all(out)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-        for (name, text) in TABLES.iter().zip(self.csv()) {
-            crate::fsio::write_file(&out.join(name), text.as_bytes())?;
-        }
-        Ok(())
+        crate::output::write_tables(out, TABLES.into_iter().zip(self.csv()))
     }
 }
 
 /// Refuses an export that would replace a file, unless `force`: call it before the work.
 pub fn check_outputs(out: &Path, csv: bool, force: bool) -> anyhow::Result<()> {
-    if csv {
-        TABLES
-            .iter()
-            .try_for_each(|name| crate::fsio::ensure_new(&out.join(name), force, "--out"))
-    } else {
-        crate::fsio::ensure_new(out, force, "--out")
-    }
+    crate::output::check_new(out, csv.then_some(&TABLES[..]), force)
 }
 
 fn side<'a>(name: &'static str, r: &'a SweepResults) -> Side<'a> {
@@ -253,15 +243,6 @@ fn depth(v: &DepthView) -> Depth<'_> {
         heat_side: v.heat_integrated.side,
         heat_integrated: &v.heat_integrated.cells,
         heat_random: &v.heat_random.cells,
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 
@@ -349,12 +330,6 @@ fn logged_run(path: &Path) -> anyhow::Result<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("a"), "a");
-        assert_eq!(csv_field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
-    }
 
     #[test]
     fn a_run_log_gives_its_settings_and_curves() {

@@ -67,20 +67,9 @@ pub fn cross_entropy<T: Real>(s: &Head, logits: &mut [T], labels: &[u32]) -> T {
     total / batch
 }
 
-/// From the logits' gradient `d_logits`, the dense layer's gradients and the gradient of the
-/// pooled activation, spread evenly over its pixels into `dh`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward<T: Real>(
-    s: &Head,
-    d_logits: &[T],
-    feat: &[T],
-    w: &[T],
-    d_w: &mut [T],
-    d_b: &mut [T],
-    d_feat: &mut [T],
-    dh: &mut [T],
-) {
-    dense_backward(s, d_logits, feat, w, d_w, d_b, d_feat);
+/// Spreads the pooled features' gradient `d_feat` evenly over each channel's pixels into
+/// `dh`, the last activation's gradient.
+pub fn unpool<T: Real>(s: &Head, d_feat: &[T], dh: &mut [T]) {
     let f = s.features;
     let pixels = T::from_usize(s.pixels).unwrap_or_else(T::one);
     let row = s.batch * s.pixels;

@@ -398,19 +398,7 @@ impl<T: Real> FastNet<T> {
         let h = self.head(n);
         let [g0, g1, g2] = &mut self.grad_bufs;
         let (d_w, d_b) = self.grads.split_at_mut(self.dense_b.start);
-        if self.cfg.is_linear() {
-            head::dense_backward(
-                &h,
-                &self.logits,
-                &self.feat,
-                &self.params[self.dense_w.clone()],
-                &mut d_w[self.dense_w.clone()],
-                &mut d_b[..CLASSES],
-                &mut self.d_feat,
-            );
-            return;
-        }
-        head::backward(
+        head::dense_backward(
             &h,
             &self.logits,
             &self.feat,
@@ -418,8 +406,12 @@ impl<T: Real> FastNet<T> {
             &mut d_w[self.dense_w.clone()],
             &mut d_b[..CLASSES],
             &mut self.d_feat,
-            g0,
         );
+        if self.cfg.is_linear() {
+            // The pixels' gradient is not needed.
+            return;
+        }
+        head::unpool(&h, &self.d_feat, g0);
         // Rotate the three gradient buffers so `cur` always holds the block output's gradient.
         let mut bufs = [std::mem::take(g0), std::mem::take(g1), std::mem::take(g2)];
         for b in (0..self.blocks.len()).rev() {

@@ -320,7 +320,7 @@ impl Report {
                 groups,
                 "{},{},{},{},{},{},{},{},{}",
                 g.family,
-                crate::export::csv_field(&g.label),
+                crate::output::csv_field(&g.label),
                 g.baseline,
                 g.depth,
                 opt(g.mean),

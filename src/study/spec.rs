@@ -168,16 +168,16 @@ impl Spec {
         shared
             .validate()
             .map_err(|e| bad(&key_of(&e, "epochs"), e.to_string()))?;
-        if let Some(n) = shared.train_subset {
-            if n < shared.batch {
-                return Err(bad(
-                    "train_subset",
-                    format!(
-                        "{n} images is fewer than one batch of {}, expected at least {}",
-                        shared.batch, shared.batch
-                    ),
-                ));
-            }
+        if let Some(n) = shared.train_subset
+            && n < shared.batch
+        {
+            return Err(bad(
+                "train_subset",
+                format!(
+                    "{n} images is fewer than one batch of {}, expected at least {}",
+                    shared.batch, shared.batch
+                ),
+            ));
         }
         let mut names = HashSet::new();
         let mut families = Vec::new();
