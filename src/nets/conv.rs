@@ -505,6 +505,6 @@ mod tests {
         linear.validate().unwrap();
         assert!(linear.layers().is_empty() && linear.blocks().is_empty());
         assert_eq!(linear.features(), 3 * 32 * 32);
-        assert_eq!(cfg(8, Activation::Crelu).features(), 2 * 45);
+        assert_eq!(cfg(MAX_CONV_DEPTH, Activation::Crelu).features(), 2 * 45);
     }
 }

@@ -48,11 +48,11 @@ impl History {
 
 /// Reads the log at `path`: None when it does not exist or holds no complete record yet.
 pub fn read(path: &Path) -> anyhow::Result<Option<History>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => anyhow::bail!("cannot read run log {}: {e}", path.display()),
-    };
+    if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(None);
+    }
+    // Checked first: a FIFO in the runs directory must not hang a report.
+    let bytes = crate::fsio::read_regular(path, "run log")?;
     let text = String::from_utf8_lossy(&bytes);
     parse(&text).map_err(|e| anyhow::anyhow!("run log {}: {e}", path.display()))
 }
