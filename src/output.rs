@@ -170,6 +170,9 @@ mod tests {
     #[test]
     fn csv_fields_are_quoted_when_needed() {
         assert_eq!(csv_field("a"), "a");
-        assert_eq!(csv_field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
+        assert_eq!(
+            csv_field(r#"{"a":1,"b":"x"}"#),
+            r#""{""a"":1,""b"":""x""}""#
+        );
     }
 }

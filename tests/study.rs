@@ -84,7 +84,10 @@ fn plans_are_the_same_every_time_and_runs_are_named_by_their_settings() {
     let spec = quick_spec();
     let spec = spec.to_str().expect("path");
     let first = stdout_of(&mut study(&["plan", spec, "--format", "json"]));
-    assert_eq!(first, stdout_of(&mut study(&["plan", spec, "--format", "json"])));
+    assert_eq!(
+        first,
+        stdout_of(&mut study(&["plan", spec, "--format", "json"]))
+    );
     let lines = json_lines(&first);
     let plan = plan_of(Path::new(spec), &Overrides::default());
     assert_eq!(lines.len(), plan.runs.len());
@@ -112,7 +115,11 @@ fn plans_are_the_same_every_time_and_runs_are_named_by_their_settings() {
     };
     assert_eq!(first_words(&more), first_words(&text));
     let other = stdout_of(&mut study(&["plan", spec, "--train-subset", "100"]));
-    assert!(first_words(&other).iter().all(|n| !names.contains(n.as_str())));
+    assert!(
+        first_words(&other)
+            .iter()
+            .all(|n| !names.contains(n.as_str()))
+    );
 }
 
 #[test]
@@ -140,7 +147,10 @@ fn shards_partition_the_plan_with_balanced_cost() {
     let spec = quick_spec();
     let spec = spec.to_str().expect("path");
     let text = stdout_of(&mut study(&["plan", spec, "--shard", "2/5"]));
-    let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     let want: Vec<&str> = plan
         .shard(Shard { index: 2, count: 5 })
         .iter()
@@ -166,7 +176,12 @@ fn outcomes(stdout: &str) -> Vec<(String, String)> {
     json_lines(stdout)
         .into_iter()
         .filter(|l| l["type"] == "study")
-        .map(|l| (l["run"].as_str().unwrap_or("").into(), l["outcome"].as_str().unwrap_or("").into()))
+        .map(|l| {
+            (
+                l["run"].as_str().unwrap_or("").into(),
+                l["outcome"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect()
 }
 
@@ -265,7 +280,11 @@ fn a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped() 
         .expect("a resume header");
     // At most the current epoch was lost: it continued from an epoch's end.
     let steps = STEPS as u64;
-    assert!(resume["step"].as_u64().is_some_and(|s| s > 0 && s % steps == 0));
+    assert!(
+        resume["step"]
+            .as_u64()
+            .is_some_and(|s| s > 0 && s % steps == 0)
+    );
     // A run never stopped gives the same epochs, to the bit.
     let straight = tmp.path().join("straight");
     stdout_of(&mut run_cmd(&spec, &data, &straight, &[]));
@@ -304,7 +323,11 @@ fn a_run_held_by_another_process_is_left_to_it_and_concurrent_workers_train_each
     let guard = lock::try_lock(&runs, held).expect("lock").expect("free");
     let got = outcomes(&stdout_of(&mut run_cmd(&spec, &data, &runs, &[])));
     for (run, outcome) in &got {
-        let want = if run == held { "busy: another worker holds it" } else { "trained" };
+        let want = if run == held {
+            "busy: another worker holds it"
+        } else {
+            "trained"
+        };
         assert_eq!(outcome, want, "{run}");
     }
     assert!(!runs.join(format!("{held}.jsonl")).exists());
@@ -347,7 +370,12 @@ fn a_run_held_by_another_process_is_left_to_it_and_concurrent_workers_train_each
 }
 
 /// A log of `run` with the given epoch accuracies and end state.
-fn fake_log(dir: &Path, run: &shatterlab::study::plan::PlannedRun, accs: &[f64], end: Option<&str>) {
+fn fake_log(
+    dir: &Path,
+    run: &shatterlab::study::plan::PlannedRun,
+    accs: &[f64],
+    end: Option<&str>,
+) {
     let mut lines = vec![serde_json::json!({
         "type": "config", "run": run.name, "seed": run.seed, "step": 0, "config": run.config,
     })];
@@ -380,7 +408,9 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
     let find = |family: &str, depth: usize, seed: u64| {
         plan.runs
             .iter()
-            .find(|r| plan.spec.families[r.family].name == family && r.depth == depth && r.seed == seed)
+            .find(|r| {
+                plan.spec.families[r.family].name == family && r.depth == depth && r.seed == seed
+            })
             .expect("planned run")
     };
     // relu at depth 2: three finished seeds, 0.3 / 0.4 / 0.6 after epoch 2.
@@ -396,8 +426,11 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
     fake_log(&runs, find("linear", 1, 1), &[0.32, 0.41], Some("finished"));
     let torn = runs.join(format!("{}.jsonl", find("linear", 1, 2).name));
     fake_log(&runs, find("linear", 1, 2), &[0.3], None);
-    std::fs::write(&torn, std::fs::read_to_string(&torn).expect("log") + r#"{"type":"st"#)
-        .expect("torn");
+    std::fs::write(
+        &torn,
+        std::fs::read_to_string(&torn).expect("log") + r#"{"type":"st"#,
+    )
+    .expect("torn");
     // A corrupt log of a planned run, and a foreign one.
     let corrupt = find("res", 2, 0);
     std::fs::write(runs.join(format!("{}.jsonl", corrupt.name)), "garbage\n").expect("corrupt");
@@ -409,15 +442,30 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
         .arg(&runs)
         .output()
         .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1700000000-d8-relu-he-bn-ff-s0.jsonl: not a run of this study"), "{stderr}");
-    assert!(stderr.contains(&format!("{}.jsonl: run log", corrupt.name)) && stderr.contains("line 1 is not JSON"), "{stderr}");
+    assert!(
+        stderr.contains("1700000000-d8-relu-he-bn-ff-s0.jsonl: not a run of this study"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}.jsonl: run log", corrupt.name))
+            && stderr.contains("line 1 is not JSON"),
+        "{stderr}"
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let group = |family: &str, depth: u64| -> Value {
         report["groups"]
             .as_array()
-            .and_then(|g| g.iter().find(|g| g["family"] == family && g["depth"] == depth).cloned())
+            .and_then(|g| {
+                g.iter()
+                    .find(|g| g["family"] == family && g["depth"] == depth)
+                    .cloned()
+            })
             .expect("group")
     };
     let g = group("relu", 2);
@@ -427,7 +475,10 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
     assert!(close(&g["mean"], 1.3 / 3.0), "{g}");
     assert!(close(&g["se"], (0.07f64 / 3.0 / 3.0).sqrt()), "{g}");
     let g = group("relu", 3);
-    assert_eq!((g["n"].as_u64(), g["diverged"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (g["n"].as_u64(), g["diverged"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert!(close(&g["mean"], 0.25) && g["se"].is_null(), "{g}");
     let g = group("linear", 1);
     assert_eq!(g["baseline"], true);
@@ -447,7 +498,11 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
     let skipped = report["skipped"].as_array().expect("skipped");
     assert_eq!(skipped.len(), 2);
     // Two epochs logged by 2 s each per done run: the rest is estimated at that rate.
-    assert!(report["progress"]["eta_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(
+        report["progress"]["eta_seconds"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0)
+    );
     // CSV tables and the figure.
     let csv = tmp.path().join("csv");
     let figs = tmp.path().join("figs");
@@ -466,7 +521,10 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
     assert!(groups.starts_with("family,label,baseline,depth,mean,se,n,runs,diverged\n"));
     assert!(groups.contains("relu,ReLU,false,2,0.4333"), "{groups}");
     let svg = std::fs::read_to_string(figs.join("tiny-accuracy-vs-depth.svg")).expect("svg");
-    assert!(svg.contains("ReLU (n = 3/1)") && svg.contains("linear (n = 2)"), "legend");
+    assert!(
+        svg.contains("ReLU (n = 3/1)") && svg.contains("linear (n = 2)"),
+        "legend"
+    );
     assert!(figs.join("tiny-accuracy-vs-depth.png").is_file());
 }
 
@@ -474,7 +532,11 @@ fn the_report_averages_finished_seeds_and_skips_logs_it_cannot_use() {
 fn refused(text: &str, extra: &[&str]) -> String {
     let tmp = tempfile::tempdir().expect("tmp");
     let spec = write_spec(tmp.path(), "bad.toml", text);
-    let out = study(&["plan"]).arg(&spec).args(extra).output().expect("run");
+    let out = study(&["plan"])
+        .arg(&spec)
+        .args(extra)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1), "{text}");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -516,15 +578,28 @@ fn bad_specs_are_one_line_naming_the_file_the_key_and_what_is_accepted() {
     ];
     for (text, want) in cases {
         let e = refused(text, &[]);
-        assert!(e.starts_with("error: invalid study spec ") && e.contains(want), "{e}\nwanted: {want}");
+        assert!(
+            e.starts_with("error: invalid study spec ") && e.contains(want),
+            "{e}\nwanted: {want}"
+        );
     }
     let ok = "depths = [8]\nseeds = [0]\nepochs = 1\n[[family]]\nname = \"a\"\n";
     let e = refused(ok, &["--depths", "1"]);
-    assert!(e.contains("invalid --depths entry 1: expected depths in 2..=198"), "{e}");
+    assert!(
+        e.contains("invalid --depths entry 1: expected depths in 2..=198"),
+        "{e}"
+    );
     let tmp = tempfile::tempdir().expect("tmp");
     let spec = write_spec(tmp.path(), "ok.toml", ok);
-    let out = study(&["plan"]).arg(&spec).args(["--shard", "3/3"]).output().expect("run");
+    let out = study(&["plan"])
+        .arg(&spec)
+        .args(["--shard", "3/3"])
+        .output()
+        .expect("run");
     let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{e}");
-    assert!(e.contains("--shard") && e.contains("expected I/N with 0 <= I < N"), "{e}");
+    assert!(
+        e.contains("--shard") && e.contains("expected I/N with 0 <= I < N"),
+        "{e}"
+    );
 }

@@ -140,10 +140,7 @@ fn run_shard(plan: &Plan, o: &RunOptions) -> anyhow::Result<()> {
         o.runs_dir.display()
     );
     std::fs::create_dir_all(&o.runs_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create runs directory {}: {e}",
-            o.runs_dir.display()
-        )
+        anyhow::anyhow!("cannot create runs directory {}: {e}", o.runs_dir.display())
     })?;
     let stop = interrupt_flag()?;
     let worker = Worker {
@@ -210,7 +207,11 @@ fn write_report(plan: &Plan, o: &ReportOptions) -> anyhow::Result<()> {
     }
     let report = report::read(plan, &o.runs_dir)?;
     for s in &report.skipped {
-        eprintln!("skipped {}: {}", o.runs_dir.join(&s.file).display(), s.reason);
+        eprintln!(
+            "skipped {}: {}",
+            o.runs_dir.join(&s.file).display(),
+            s.reason
+        );
     }
     match (&o.out, o.csv) {
         (Some(out), false) => crate::fsio::write_file(out, report.json()?.as_bytes())?,
@@ -233,4 +234,3 @@ fn write_report(plan: &Plan, o: &ReportOptions) -> anyhow::Result<()> {
 fn figure_name(plan: &Plan) -> String {
     format!("{}-accuracy-vs-depth", plan.spec.name)
 }
-

@@ -368,7 +368,9 @@ pub fn study(report: &Report) -> Figure {
         .collect();
     let (lo, hi) = conv_depths
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| (a.min(d), b.max(d)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d), b.max(d))
+        });
     let lines = families.iter().filter(|f| !f.2).count();
     let mut curves = Vec::new();
     let mut line = 0;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::LabConfig;
-use crate::output::csv_field;
 use crate::lab::summary::DepthView;
+use crate::output::csv_field;
 use crate::ui::lab::{LabTab, SweepResults};
 use crate::ui::train::{Phase, RunView};
 

@@ -160,7 +160,10 @@ fn lines<DB: DrawingBackend>(
     let bands = curves
         .iter()
         .flat_map(|c| c.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
-    let all = curves.iter().flat_map(|c| c.points.iter().copied()).chain(bands);
+    let all = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .chain(bands);
     let finite: Vec<(f64, f64)> = all
         .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
         .collect();

@@ -111,10 +111,11 @@ impl ConvNetConfig {
     /// Inputs of the dense layer: the last module's pooled channels, or every pixel of the
     /// linear classifier.
     pub fn features(&self) -> usize {
-        self.layers().last().map_or(
-            crate::train::cifar::IMAGE_BYTES,
-            |l| l.filters * self.act.multiplier(),
-        )
+        self.layers()
+            .last()
+            .map_or(crate::train::cifar::IMAGE_BYTES, |l| {
+                l.filters * self.act.multiplier()
+            })
     }
 
     /// Filters of a stage: 8·2^s for ReLU, 1/√2 of that for CReLU (whose output has twice

@@ -115,9 +115,9 @@ pub fn read(plan: &Plan, runs_dir: &Path) -> anyhow::Result<Report> {
     for run in &plan.runs {
         let file = format!("{}.jsonl", run.name);
         let loaded = match history::read(&runs_dir.join(&file)) {
-            Ok(Some(h)) if !same_run(&h.config, &run.config) || h.run != run.name => Err(
-                "its settings are not the plan's run of that name (edited?)".to_string(),
-            ),
+            Ok(Some(h)) if !same_run(&h.config, &run.config) || h.run != run.name => {
+                Err("its settings are not the plan's run of that name (edited?)".to_string())
+            }
             Ok(h) => Ok(h),
             Err(e) => Err(format!("{e:#}")),
         };

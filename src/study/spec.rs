@@ -187,10 +187,7 @@ impl Spec {
             if f.name.is_empty() || !f.name.chars().all(plain) {
                 return Err(bad(
                     "family.name",
-                    format!(
-                        "{:?}, expected lower-case letters, digits and '-'",
-                        f.name
-                    ),
+                    format!("{:?}, expected lower-case letters, digits and '-'", f.name),
                 ));
             }
             if !names.insert(f.name.clone()) {
@@ -277,12 +274,7 @@ fn check_overrides(o: &Overrides) -> anyhow::Result<()> {
         }
     }
     if let Some(seeds) = &o.seeds {
-        InvalidSetting::check(
-            !seeds.is_empty(),
-            "--seeds",
-            "(empty)",
-            "at least one seed",
-        )?;
+        InvalidSetting::check(!seeds.is_empty(), "--seeds", "(empty)", "at least one seed")?;
     }
     if let Some(e) = o.epochs {
         InvalidSetting::check_range("--epochs", e, 1..=10_000)?;
@@ -307,7 +299,10 @@ mod tests {
         assert_eq!(spec.name, "s");
         let t = &spec.families[0].template;
         assert_eq!((t.batch, t.lr, t.augment), (64, 1e-3, true));
-        assert_eq!((t.train_subset, t.test_subset, t.epochs), (Some(256), None, 2));
+        assert_eq!(
+            (t.train_subset, t.test_subset, t.epochs),
+            (Some(256), None, 2)
+        );
         assert_eq!(spec.families[0].label, "relu");
     }
 
@@ -321,7 +316,10 @@ mod tests {
             test_subset: Some(10),
         };
         let spec = Spec::parse(MINIMAL, Path::new("s.toml"), &o).unwrap();
-        assert_eq!((spec.depths, spec.seeds, spec.epochs), (vec![3], vec![7], 1));
+        assert_eq!(
+            (spec.depths, spec.seeds, spec.epochs),
+            (vec![3], vec![7], 1)
+        );
         let t = &spec.families[0].template;
         assert_eq!((t.train_subset, t.test_subset), (None, Some(10)));
     }

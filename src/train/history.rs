@@ -162,7 +162,11 @@ mod tests {
         assert!(e.starts_with("line 1 is not a run header"), "{e}");
         let e = parse(&format!("{}\nnot json\n", header("config", 0))).unwrap_err();
         assert!(e.starts_with("line 2 is not JSON"), "{e}");
-        let e = parse(&format!("{}\n{{\"type\":\"epoch\"}}\n", header("config", 0))).unwrap_err();
+        let e = parse(&format!(
+            "{}\n{{\"type\":\"epoch\"}}\n",
+            header("config", 0)
+        ))
+        .unwrap_err();
         assert!(e.starts_with("line 2 is not a training record"), "{e}");
     }
 }
