@@ -71,7 +71,7 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
     eprintln!("run log: {}", session.log_path().display());
     print_line(&session.header())?;
     let interrupted = interrupt_flag()?;
-    let state = session.run_until(&interrupted, |event| print_line(event))?;
+    let state = session.run_until(&interrupted, print_line)?;
     let (end, logged) = session.end(state);
     logged?;
     print_line(&end)?;

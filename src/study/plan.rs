@@ -130,9 +130,24 @@ pub fn run_name(cfg: &TrainConfig) -> String {
         epochs: 0,
         ..cfg.clone()
     };
-    let json = serde_json::to_vec(&identity).unwrap_or_default();
-    let digest = format!("{:x}", Sha256::digest(&json));
-    format!("{}-{}", run_stem(cfg), &digest[..DIGEST_CHARS])
+    format!("{}-{}", run_stem(cfg), digest(&identity))
+}
+
+/// The same for runs that differ only in their seed (and epoch count): what groups seeds
+/// into one point, for the report and for any list of runs (the training tab's).
+pub fn group_key(cfg: &TrainConfig) -> String {
+    digest(&TrainConfig {
+        epochs: 0,
+        seed: 0,
+        ..cfg.clone()
+    })
+}
+
+/// The first hex digits of a SHA-256 of the settings' JSON.
+fn digest(cfg: &TrainConfig) -> String {
+    let json = serde_json::to_vec(cfg).unwrap_or_default();
+    let hex = format!("{:x}", Sha256::digest(&json));
+    hex[..DIGEST_CHARS].to_string()
 }
 
 fn cost(cfg: &TrainConfig) -> u64 {
@@ -245,6 +260,30 @@ mod tests {
         assert!(e.to_string().contains(SHARD_COUNT), "{e}");
         let e = Shard::from_env(env(&[(SLURM_ID, "4"), (SLURM_COUNT, "4")])).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn names_follow_every_setting_but_the_epochs_and_groups_ignore_the_seed() {
+        let cfg = TrainConfig::default();
+        let name = run_name(&cfg);
+        assert!(name.starts_with("d8-relu-he-bn-ff-s0-"), "{name}");
+        let longer = TrainConfig {
+            epochs: 40,
+            ..cfg.clone()
+        };
+        assert_eq!(run_name(&longer), name);
+        let seed = TrainConfig {
+            seed: 3,
+            ..cfg.clone()
+        };
+        let lr = TrainConfig {
+            lr: 0.01,
+            ..cfg.clone()
+        };
+        assert_ne!(run_name(&seed), name);
+        assert_ne!(run_name(&lr), name);
+        assert_eq!(group_key(&seed), group_key(&longer));
+        assert_ne!(group_key(&lr), group_key(&cfg));
     }
 
     #[test]
