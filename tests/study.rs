@@ -606,3 +606,35 @@ fn bad_specs_are_one_line_naming_the_file_the_key_and_what_is_accepted() {
         "{e}"
     );
 }
+
+#[test]
+fn the_memory_budget_applies_per_run_and_a_refused_run_does_not_stop_the_others() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = common::tiny_cifar(&tmp.path().join("data"), 64, 40);
+    let spec = write_spec(tmp.path(), "tiny.toml", TINY);
+    let runs = tmp.path().join("runs");
+    let out = run_cmd(&spec, &data, &runs, &["--max-memory", "1M"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let got = outcomes(&stdout);
+    let plan = plan_of(&spec, &Overrides::default());
+    assert_eq!(got.len(), plan.runs.len(), "every run was tried");
+    assert!(got.iter().all(|(_, o)| o == "failed"), "{got:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused: training with depth 2, batch 16 needs about")
+            && stderr.contains("over the --max-memory limit of 1 MB"),
+        "{stderr}"
+    );
+    assert!(stderr.trim_end().ends_with(&format!(
+        "{} run(s) failed (each said why above): {}",
+        plan.runs.len(),
+        plan.runs
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )));
+}
