@@ -11,6 +11,7 @@ use crate::commands::data::DownloadOptions;
 use crate::commands::export::ExportOptions;
 use crate::commands::figures::FiguresOptions;
 use crate::commands::grad::GradOptions;
+use crate::commands::study::{ReportOptions, RunOptions, StudyAction, StudyOptions};
 use crate::commands::theory::TheoryOptions;
 use crate::commands::train::{TrainOptions, TrainStart};
 use crate::config::{
@@ -21,6 +22,7 @@ use crate::device;
 use crate::lab::infinite::{LimitMode, WideNets};
 use crate::nets::conv::{ConvInit, ConvNetConfig};
 use crate::output::Format;
+use crate::study::spec::Overrides;
 use crate::train::config::TrainConfig;
 use crate::train::download::URL_ENV;
 use crate::ui;
@@ -74,6 +76,10 @@ pub enum Headless {
     /// Manage the CIFAR-10 data set.
     #[command(subcommand)]
     Data(DataCommand),
+    /// A grid of training runs (families x depths x seeds) and its accuracy-against-depth
+    /// report, the paper's Fig. 6; on one machine or spread over a job array.
+    #[command(subcommand)]
+    Study(StudyCommand),
     /// Print a shell completion script (e.g. `shatterlab completions bash > shatterlab.bash`).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff), e.g. `shatterlab man > shatterlab.1`.
@@ -104,7 +110,8 @@ pub struct TrainNetArgs {
     /// Initialisation: he or ll (ll needs --act crelu) [default: he].
     #[arg(long)]
     pub init: Option<Init>,
-    /// Weight layers: the convs plus the dense layer (2..=198) [default: 8].
+    /// Weight layers: the convs plus the dense layer (1..=198; 1 is a linear classifier on
+    /// the pixels) [default: 8].
     #[arg(long)]
     pub depth: Option<usize>,
     /// Seed of the weights, the shuffling and the augmentation [default: 0].
@@ -184,6 +191,115 @@ pub struct TrainArgs {
     /// optimiser flags; --epochs may extend it); records are appended to its log.
     #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
+}
+
+/// `shatterlab study ...`
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// List the runs, one per line: its name (from its settings and seed) and its `train`
+    /// command line.
+    Plan(StudyPlanArgs),
+    /// Train the runs not yet finished (this worker's shard) into the runs directory,
+    /// continuing interrupted ones from their last checkpoint.
+    #[command(after_help = STUDY_RUN_HELP)]
+    Run(StudyRunArgs),
+    /// Read the runs directory (also while runs are going) into the report and its figure.
+    Report(StudyReportArgs),
+}
+
+/// Where `study run` takes its shard from.
+const STUDY_RUN_HELP: &str = "Without --shard, the shard comes from a Slurm job array \
+(SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT) or a Kubernetes indexed Job \
+(JOB_COMPLETION_INDEX of SHATTERLAB_SHARD_COUNT); outside both, every run is this worker's. \
+Each run is locked while trained, so workers can share a runs directory.";
+
+/// The spec and the overrides every study subcommand takes.
+#[derive(Debug, Args)]
+pub struct StudySpecArgs {
+    /// The study spec (TOML; docs/study.md, assets/studies/).
+    pub spec: PathBuf,
+    /// These depths instead of the spec's (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub depths: Option<Vec<usize>>,
+    /// These seeds instead of the spec's (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Epochs per run instead of the spec's.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Train on the first N training images instead (0 = all).
+    #[arg(long, value_name = "N")]
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images instead (0 = all).
+    #[arg(long, value_name = "N")]
+    pub test_subset: Option<usize>,
+}
+
+/// Output format of `study plan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// The run's name and its `train` command line.
+    Text,
+    /// One JSON object per line: run, family, depth, seed, cost, train.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyPlanArgs {
+    #[command(flatten)]
+    pub study: StudySpecArgs,
+    #[arg(long, default_value = "text")]
+    pub format: PlanFormat,
+    /// Only shard I of N (0 <= I < N), balanced by estimated cost.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::study::plan::Shard>,
+    /// The device the printed `train` command lines name.
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyRunArgs {
+    #[command(flatten)]
+    pub study: StudySpecArgs,
+    /// Only shard I of N (0 <= I < N), balanced by estimated cost [default: from the job
+    /// runner, else all].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::study::plan::Shard>,
+    /// Where run logs, checkpoints and locks are written [default: runs/<spec name>].
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// CIFAR-10 directory (as `train --data-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+    /// Refuse runs estimated to need more memory than this (e.g. 4G) [default: the memory
+    /// available]; checked per run.
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyReportArgs {
+    #[command(flatten)]
+    pub study: StudySpecArgs,
+    /// Where the runs are read from [default: runs/<spec name>].
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// JSON (runs, groups, progress, skipped logs), or CSV (the runs table, then the groups).
+    #[arg(long, default_value = "json")]
+    pub format: Format,
+    /// The JSON file, or with --format csv the folder that gets runs.csv and groups.csv
+    /// [default: stdout].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Also draw accuracy against depth (SVG and PNG) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub figure: Option<PathBuf>,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `shatterlab data ...`
@@ -477,6 +593,7 @@ pub enum Invocation {
     Export(LabConfig, ExportOptions),
     Figures(LabConfig, FiguresOptions),
     Train(TrainOptions),
+    Study(StudyOptions),
     Download(DownloadOptions),
     /// A document generated from this command line's definition (a completion script or
     /// the man page), to print as is.
@@ -524,6 +641,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
     }
     match cli.command {
         Some(Headless::Train(args)) => train_options(args).map(Invocation::Train),
+        Some(Headless::Study(command)) => study_options(command).map(Invocation::Study),
         Some(Headless::Data(DataCommand::Download(args))) => {
             Ok(Invocation::Download(DownloadOptions {
                 dir: args.dir,
@@ -635,6 +753,7 @@ pub fn resolve(cli: Cli) -> anyhow::Result<Invocation> {
 fn reads_no_file(command: &Headless) -> Option<&'static str> {
     match command {
         Headless::Train(_) => Some("train"),
+        Headless::Study(_) => Some("study"),
         Headless::Data(_) => Some("data"),
         Headless::Completions { .. } => Some("completions"),
         Headless::Man => Some("man"),
@@ -662,6 +781,63 @@ fn train_options(args: TrainArgs) -> anyhow::Result<TrainOptions> {
         data_dir: args.data_dir,
         runs_dir: args.runs_dir,
         checkpoint: args.checkpoint,
+    })
+}
+
+/// A study subcommand's settings; the spec itself is read when the command runs.
+fn study_options(command: StudyCommand) -> anyhow::Result<StudyOptions> {
+    let overrides = |a: &StudySpecArgs| Overrides {
+        depths: a.depths.clone(),
+        seeds: a.seeds.clone(),
+        epochs: a.epochs,
+        train_subset: a.train_subset,
+        test_subset: a.test_subset,
+    };
+    // Each study's runs go beside each other's, not among the training tab's.
+    let runs_dir = |a: &StudySpecArgs, dir: Option<PathBuf>| {
+        dir.unwrap_or_else(|| {
+            let stem = a.spec.file_stem().unwrap_or_default();
+            Path::new("runs").join(stem)
+        })
+    };
+    let (spec, overrides, action) = match command {
+        StudyCommand::Plan(a) => (
+            a.study.spec.clone(),
+            overrides(&a.study),
+            StudyAction::Plan {
+                json: a.format == PlanFormat::Json,
+                shard: a.shard,
+                device: a.device.unwrap_or(DeviceKind::Cpu),
+            },
+        ),
+        StudyCommand::Run(a) => (
+            a.study.spec.clone(),
+            overrides(&a.study),
+            StudyAction::Run(RunOptions {
+                shard: a.shard,
+                runs_dir: runs_dir(&a.study, a.runs_dir),
+                data_dir: a.data_dir,
+                // Resolved here, as for every command, before any run starts.
+                device: device::resolve(a.device.unwrap_or_default())?,
+                max_memory: a.max_memory,
+            }),
+        ),
+        StudyCommand::Report(a) => (
+            a.study.spec.clone(),
+            overrides(&a.study),
+            StudyAction::Report(ReportOptions {
+                runs_dir: runs_dir(&a.study, a.runs_dir),
+                csv: a.format == Format::Csv,
+                out: a.out,
+                figure: a.figure,
+                force: a.force,
+            }),
+        ),
+    };
+    Ok(StudyOptions {
+        spec,
+        overrides,
+        action,
     })
 }
 

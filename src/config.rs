@@ -376,17 +376,22 @@ impl FileConfig {
 
     /// Parses TOML text; the error is a single line.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let cfg: FileConfig = toml::from_str(text).map_err(|e| {
-            let place = e
-                .span()
-                .map(|s| format!("{}: ", place_of(text, s.start)))
-                .unwrap_or_default();
-            anyhow::anyhow!("{place}{}", e.message().replace('\n', " ").trim())
-        })?;
+        let cfg: FileConfig = parse_toml(text)?;
         cfg.lab.validate().context("[lab]")?;
         cfg.ui.validate().context("[ui]")?;
         Ok(cfg)
     }
+}
+
+/// Deserialises TOML `text`; the error is a single line naming the line and key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|s| format!("{}: ", place_of(text, s.start)))
+            .unwrap_or_default();
+        anyhow::anyhow!("{place}{}", e.message().replace('\n', " ").trim())
+    })
 }
 
 /// "line N" of byte `offset` in TOML `text`, with the key written there when the line is a

@@ -14,6 +14,7 @@ pub mod manpage;
 pub mod nets;
 pub mod output;
 pub mod shutdown;
+pub mod study;
 pub mod train;
 pub mod ui;
 pub mod worker;

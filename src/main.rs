@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = cli::resolve(cli).and_then(|invocation| {
-        let own_sigint = matches!(invocation, Invocation::Train(_));
+        let own_sigint = matches!(invocation, Invocation::Train(_) | Invocation::Study(_));
         shatterlab::shutdown::install(own_sigint)?;
         run(invocation)
     });
@@ -57,6 +57,7 @@ fn run(invocation: Invocation) -> anyhow::Result<()> {
         Invocation::Export(lab, opts) => commands::export::run(&lab, &opts),
         Invocation::Figures(lab, opts) => commands::figures::run(&lab, &opts),
         Invocation::Train(opts) => commands::train::run(&opts),
+        Invocation::Study(opts) => commands::study::run(&opts),
         Invocation::Download(opts) => commands::data::download(&opts),
         Invocation::Print(document) => {
             use std::io::Write;

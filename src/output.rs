@@ -184,3 +184,55 @@ pub fn grad_csv(report: &GradReport) -> anyhow::Result<String> {
     }
     Ok(out)
 }
+
+/// Refuses a report that would replace a file, unless `force`: the file `out`, or with
+/// `csv_tables` those files in the folder `out`. Call it before the work.
+pub fn check_new(
+    out: &std::path::Path,
+    csv_tables: Option<&[&str]>,
+    force: bool,
+) -> anyhow::Result<()> {
+    match csv_tables {
+        Some(tables) => tables
+            .iter()
+            .try_for_each(|name| crate::fsio::ensure_new(&out.join(name), force, "--out")),
+        None => crate::fsio::ensure_new(out, force, "--out"),
+    }
+}
+
+/// Writes each table `(file name, text)` into the folder `dir` (created if need be),
+/// each file atomically.
+pub fn write_tables<'a>(
+    dir: &std::path::Path,
+    tables: impl IntoIterator<Item = (&'a str, String)>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    for (name, text) in tables {
+        crate::fsio::write_file(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("a"), "a");
+        assert_eq!(
+            csv_field(r#"{"a":1,"b":"x"}"#),
+            r#""{""a"":1,""b"":""x""}""#
+        );
+    }
+}

@@ -165,6 +165,8 @@ fn whole_nets_equal_candle_in_loss_gradients_and_statistics() {
         net_cfg(9, Activation::Crelu, ConvInit::Ll, true, true),
         net_cfg(7, Activation::Crelu, ConvInit::LlDelta, false, true),
         net_cfg(2, Activation::Relu, ConvInit::He, true, false),
+        // The linear classifier: the dense layer on the pixels.
+        net_cfg(1, Activation::Relu, ConvInit::He, true, false),
     ];
     for (c, cfg) in cases.iter().enumerate() {
         let batch = 1 + c % 3;

@@ -134,7 +134,7 @@ fn bad_flags_fail_in_one_line_naming_the_flag() {
     assert!(fails(&["--lr", "-1"]).contains("invalid --lr -1"));
     assert!(fails(&["--momentum", "-0.5"]).contains("invalid --momentum -0.5"));
     assert!(
-        fails(&["--depth", "500"]).contains("invalid --depth 500: expected an integer in 2..=198")
+        fails(&["--depth", "500"]).contains("invalid --depth 500: expected an integer in 1..=198")
     );
     assert!(fails(&["--init", "glorot"]).contains("expected he or ll"));
     assert!(fails(&["--init", "ll"]).contains("crelu"));

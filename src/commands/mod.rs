@@ -4,6 +4,7 @@ pub mod data;
 pub mod export;
 pub mod figures;
 pub mod grad;
+pub mod study;
 pub mod theory;
 pub mod train;
 

@@ -1,9 +1,9 @@
 //! `shatterlab train`: one CIFAR-10 run, its records as JSON lines on stdout and in its run
 //! log. Ctrl-C ends the run between two steps with its `end` record; a second one kills.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -42,7 +42,7 @@ pub struct TrainOptions {
 }
 
 /// One JSON line on stdout, flushed so a reader sees it at once.
-fn print_line<T: Serialize>(record: &T) -> anyhow::Result<()> {
+pub(crate) fn print_line<T: Serialize>(record: &T) -> anyhow::Result<()> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
     crate::fsio::Stdout::open()?.write(&line)
@@ -54,10 +54,7 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
     if let TrainStart::New(cfg) = &opts.start {
         crate::budget::check(&crate::budget::train(cfg), limit).map_err(anyhow::Error::msg)?;
     }
-    let root = data_root(opts.data_dir.as_deref(), "--data-dir", |k| {
-        std::env::var_os(k)
-    })?;
-    let data = Arc::new(Cifar::load_dir(&batches_dir(&root))?);
+    let data = load_data(opts.data_dir.as_deref())?;
     let device = device_for(opts.device)?;
     let mut session = match &opts.start {
         TrainStart::New(cfg) => Session::start(cfg.clone(), data, device, &opts.runs_dir)?,
@@ -78,17 +75,7 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
     );
     print_line(&session.header())?;
     let interrupted = interrupt_flag()?;
-    let state = loop {
-        if interrupted.load(Ordering::Relaxed) {
-            break RunState::Cancelled;
-        }
-        if let Some(state) = session.done() {
-            break state;
-        }
-        for event in session.step().context("training step failed")? {
-            print_line(&event)?;
-        }
-    };
+    let state = session.run_until(&interrupted, print_line)?;
     let (end, logged) = session.end(state);
     logged?;
     print_line(&end)?;
@@ -99,8 +86,14 @@ pub fn run(opts: &TrainOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// CIFAR-10 from `--data-dir`, `$SHATTERLAB_DATA` or the XDG data directory.
+pub(crate) fn load_data(data_dir: Option<&Path>) -> anyhow::Result<Arc<Cifar>> {
+    let root = data_root(data_dir, "--data-dir", |k| std::env::var_os(k))?;
+    Ok(Arc::new(Cifar::load_dir(&batches_dir(&root))?))
+}
+
 /// Set by the first Ctrl-C (SIGINT); a second one exits at once, as without a handler.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     use signal_hook::consts::SIGINT;
     use signal_hook::flag;
     let interrupted = Arc::new(AtomicBool::new(false));

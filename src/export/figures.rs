@@ -10,6 +10,7 @@ use crate::lab::depth_curves::CorrVsDepth;
 use crate::lab::readout::Estimator;
 use crate::lab::summary::DepthView;
 use crate::lab::theory::{Model, moments};
+use crate::study::report::{Group, Report};
 use crate::ui::cmdline::command_line;
 use crate::ui::lab::{LabTab, NoiseRefs, SweepResults};
 
@@ -50,6 +51,7 @@ fn curve(
         points,
         color,
         reference,
+        band: Vec::new(),
     }
 }
 
@@ -375,5 +377,88 @@ pub fn training(runs: &[Run]) -> Figure {
             seeds.join("; ")
         ),
         size: (1200, 560),
+    }
+}
+
+/// Fig. 6: final test accuracy against depth, one line per family (mean over seeds with a
+/// ± one standard error band), the baseline drawn across every depth.
+pub fn study(report: &Report) -> Figure {
+    let mut families: Vec<(&str, &str, bool)> = Vec::new();
+    for g in &report.groups {
+        if !families.iter().any(|f| f.0 == g.family) {
+            families.push((&g.family, &g.label, g.baseline));
+        }
+    }
+    let conv_depths: Vec<f64> = report
+        .groups
+        .iter()
+        .filter(|g| !g.baseline)
+        .map(|g| g.depth as f64)
+        .collect();
+    let (lo, hi) = conv_depths
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d), b.max(d))
+        });
+    let lines = families.iter().filter(|f| !f.2).count();
+    let mut curves = Vec::new();
+    let mut line = 0;
+    for (family, label, baseline) in &families {
+        let all: Vec<&Group> = report
+            .groups
+            .iter()
+            .filter(|g| g.family == *family)
+            .collect();
+        let groups: Vec<&&Group> = all.iter().filter(|g| g.mean.is_some()).collect();
+        let at = |g: &Group| -> Vec<f64> {
+            if *baseline && lo.is_finite() {
+                vec![lo, hi]
+            } else {
+                vec![g.depth as f64]
+            }
+        };
+        let mut points = Vec::new();
+        let mut band = Vec::new();
+        for g in &groups {
+            let (mean, se) = (g.mean.unwrap_or(f64::NAN), g.se.unwrap_or(0.0));
+            for x in at(g) {
+                points.push((x, mean));
+                band.push((x, mean - se, mean + se));
+            }
+        }
+        let n: Vec<String> = all.iter().map(|g| g.n.to_string()).collect();
+        let name = format!("{label} (n = {})", n.join("/"));
+        let color = if *baseline {
+            THEORY
+        } else {
+            line += 1;
+            series_color(line - 1, lines)
+        };
+        curves.push(Curve {
+            name,
+            points,
+            color,
+            reference: *baseline,
+            band,
+        });
+    }
+    let p = &report.progress;
+    Figure {
+        name: format!("{}-accuracy-vs-depth", report.study),
+        panels: vec![Panel::Lines {
+            title: "CIFAR-10 test accuracy against depth".into(),
+            x_label: "depth (weight layers)".into(),
+            y_label: "test accuracy".into(),
+            curves,
+            log_y: false,
+        }],
+        columns: 1,
+        caption: format!(
+            "Study {}: mean final test accuracy over seeds after {} epochs, band ± one \
+             standard error; n = finished runs per depth; {} of {} runs done. {} Balduzzi et \
+             al. 2017, Fig. 6. Settings of every run in the report's JSON.",
+            report.study, report.epochs, p.done, p.runs, report.description
+        ),
+        size: SIZE,
     }
 }

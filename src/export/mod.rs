@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::LabConfig;
 use crate::lab::summary::DepthView;
+use crate::output::csv_field;
 use crate::train::runlog;
 use crate::train::trainer::{RunState, TrainEvent};
 use crate::ui::lab::{LabTab, SweepResults};
@@ -129,7 +130,7 @@ impl<'a> Export<'a> {
         for s in &self.lab {
             if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(s.settings) {
                 for (k, v) in map {
-                    let _ = writeln!(settings, "{},{k},{}", s.side, field(&v.to_string()));
+                    let _ = writeln!(settings, "{},{k},{}", s.side, csv_field(&v.to_string()));
                 }
             }
             for d in &s.depths {
@@ -193,12 +194,12 @@ impl<'a> Export<'a> {
         let mut loss = String::from("run,step,loss\n");
         let mut accuracy = String::from("run,epoch,test_accuracy\n");
         for r in &self.runs {
-            let name = field(&r.name);
+            let name = csv_field(&r.name);
             let _ = writeln!(
                 runs,
                 "{name},{},{}",
-                field(&r.state),
-                field(&r.settings.to_string())
+                csv_field(&r.state),
+                csv_field(&r.settings.to_string())
             );
             for (step, l) in &r.losses {
                 let _ = writeln!(loss, "{name},{step},{l}");
@@ -219,24 +220,13 @@ impl<'a> Export<'a> {
         if !csv {
             return crate::fsio::write_file(out, self.json()?.as_bytes());
         }
-        std::fs::create_dir_all(out)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-        for (name, text) in TABLES.iter().zip(self.csv()) {
-            crate::fsio::write_file(&out.join(name), text.as_bytes())?;
-        }
-        Ok(())
+        crate::output::write_tables(out, TABLES.into_iter().zip(self.csv()))
     }
 }
 
 /// Refuses an export that would replace a file, unless `force`: call it before the work.
 pub fn check_outputs(out: &Path, csv: bool, force: bool) -> anyhow::Result<()> {
-    if csv {
-        TABLES
-            .iter()
-            .try_for_each(|name| crate::fsio::ensure_new(&out.join(name), force, "--out"))
-    } else {
-        crate::fsio::ensure_new(out, force, "--out")
-    }
+    crate::output::check_new(out, csv.then_some(&TABLES[..]), force)
 }
 
 fn side<'a>(name: &'static str, r: &'a SweepResults) -> Side<'a> {
@@ -258,15 +248,6 @@ fn depth(v: &DepthView) -> Depth<'_> {
         heat_side: v.heat_integrated.side,
         heat_integrated: &v.heat_integrated.cells,
         heat_random: &v.heat_random.cells,
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 
@@ -342,12 +323,6 @@ fn state_name(state: RunState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(field("a"), "a");
-        assert_eq!(field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
-    }
 
     #[test]
     fn a_run_log_gives_its_settings_and_curves() {

@@ -31,6 +31,8 @@ pub struct Curve {
     pub color: RGBColor,
     /// Drawn dashed-light (references such as noise or theory).
     pub reference: bool,
+    /// A shaded band (x, low, high) under the line, e.g. ± one standard error.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// What one panel draws.
@@ -155,9 +157,14 @@ fn lines<DB: DrawingBackend>(
     curves: &[Curve],
     log_y: bool,
 ) -> DrawResult<DB::ErrorType> {
-    let all = curves.iter().flat_map(|c| c.points.iter());
+    let bands = curves
+        .iter()
+        .flat_map(|c| c.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+    let all = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .chain(bands);
     let finite: Vec<(f64, f64)> = all
-        .copied()
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
     // A log axis has no place for values at or below zero: rather than drop them, such a
@@ -216,6 +223,18 @@ where
     Y: Ranged<ValueType = f64>,
 {
     let keep = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0);
+    for c in curves.iter().filter(|c| c.band.len() >= 2) {
+        // The band's outline: the upper edge left to right, then the lower one back.
+        let outline: Vec<(f64, f64)> = c
+            .band
+            .iter()
+            .map(|&(x, _, hi)| (x, hi))
+            .chain(c.band.iter().rev().map(|&(x, lo, _)| (x, lo)))
+            .collect();
+        if outline.iter().all(|p| keep(&p)) {
+            chart.draw_series(std::iter::once(Polygon::new(outline, c.color.mix(0.18))))?;
+        }
+    }
     for c in curves {
         let style = c.color.stroke_width(if c.reference { 1 } else { 2 });
         chart

@@ -23,6 +23,12 @@ pub fn logits<T: Real>(s: &Head, h: &[T], w: &[T], b: &[T], feat: &mut [T], logi
             feat[n * s.features + ch] = sum(image) / pixels;
         }
     }
+    dense(s, feat, w, b, logits);
+}
+
+/// `logits = feat · w + b` for features already in `feat` (batch x features): the pooled
+/// channels, or the pixels themselves for the linear classifier.
+pub fn dense<T: Real>(s: &Head, feat: &[T], w: &[T], b: &[T], logits: &mut [T]) {
     matmul(
         logits,
         feat,
@@ -61,10 +67,21 @@ pub fn cross_entropy<T: Real>(s: &Head, logits: &mut [T], labels: &[u32]) -> T {
     total / batch
 }
 
-/// From the logits' gradient `d_logits`, the dense layer's gradients and the gradient of the
-/// pooled activation, spread evenly over its pixels into `dh`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward<T: Real>(
+/// Spreads the pooled features' gradient `d_feat` evenly over each channel's pixels into
+/// `dh`, the last activation's gradient.
+pub fn unpool<T: Real>(s: &Head, d_feat: &[T], dh: &mut [T]) {
+    let f = s.features;
+    let pixels = T::from_usize(s.pixels).unwrap_or_else(T::one);
+    let row = s.batch * s.pixels;
+    for (ch, channel) in dh.chunks_exact_mut(row).take(f).enumerate() {
+        for (n, image) in channel.chunks_exact_mut(s.pixels).enumerate() {
+            image.fill(d_feat[n * f + ch] / pixels);
+        }
+    }
+}
+
+/// The dense layer's gradients, and into `d_feat` that of its input.
+pub fn dense_backward<T: Real>(
     s: &Head,
     d_logits: &[T],
     feat: &[T],
@@ -72,7 +89,6 @@ pub fn backward<T: Real>(
     d_w: &mut [T],
     d_b: &mut [T],
     d_feat: &mut [T],
-    dh: &mut [T],
 ) {
     let (f, k) = (s.features, s.classes);
     matmul(d_w, feat, Op::T, d_logits, Op::N, (f, s.batch, k), false, 1);
@@ -85,11 +101,4 @@ pub fn backward<T: Real>(
             .fold(T::zero(), |a, &v| a + v);
     }
     matmul(d_feat, d_logits, Op::N, w, Op::T, (s.batch, k, f), false, 1);
-    let pixels = T::from_usize(s.pixels).unwrap_or_else(T::one);
-    let row = s.batch * s.pixels;
-    for (ch, channel) in dh.chunks_exact_mut(row).take(f).enumerate() {
-        for (n, image) in channel.chunks_exact_mut(s.pixels).enumerate() {
-            image.fill(d_feat[n * f + ch] / pixels);
-        }
-    }
 }

@@ -131,7 +131,7 @@ impl<T: Real> FastNet<T> {
             stats += stat_len;
             side = (side - 1) / spec.stride + 1;
         }
-        let features = specs.last().map_or(CHANNELS, |l| l.filters) * cfg.act.multiplier();
+        let features = cfg.features();
         let dense_w = add("dense.weight".into(), vec![features, CLASSES], true);
         let dense_b = add("dense.bias".into(), vec![CLASSES], true);
         let mult = cfg.act.multiplier();
@@ -272,11 +272,9 @@ impl<T: Real> FastNet<T> {
         &self.logits[..n * CLASSES]
     }
 
+    /// The classifier's geometry; the linear classifier's features are single pixels.
     fn head(&self, n: usize) -> Head {
-        let last = self.layers.last().map_or(SIDE, |l| {
-            let s = l.shape(n);
-            s.out_h()
-        });
+        let last = self.layers.last().map_or(1, |l| l.shape(n).out_h());
         Head {
             batch: n,
             pixels: last * last,
@@ -301,11 +299,23 @@ impl<T: Real> FastNet<T> {
             }
         }
         let h = self.head(n);
+        let (w, b) = (
+            &self.params[self.dense_w.clone()],
+            &self.params[self.dense_b.clone()],
+        );
+        if self.cfg.is_linear() {
+            // NCHW images flattened per image are the linear classifier's features.
+            for (f, v) in self.feat.iter_mut().zip(&x[..n * h.features]) {
+                *f = <T as num_traits::NumCast>::from(*v).unwrap_or_else(T::zero);
+            }
+            head::dense(&h, &self.feat, w, b, &mut self.logits);
+            return;
+        }
         head::logits(
             &h,
             &self.acts[self.layers.len()],
-            &self.params[self.dense_w.clone()],
-            &self.params[self.dense_b.clone()],
+            w,
+            b,
             &mut self.feat,
             &mut self.logits,
         );
@@ -388,7 +398,7 @@ impl<T: Real> FastNet<T> {
         let h = self.head(n);
         let [g0, g1, g2] = &mut self.grad_bufs;
         let (d_w, d_b) = self.grads.split_at_mut(self.dense_b.start);
-        head::backward(
+        head::dense_backward(
             &h,
             &self.logits,
             &self.feat,
@@ -396,8 +406,12 @@ impl<T: Real> FastNet<T> {
             &mut d_w[self.dense_w.clone()],
             &mut d_b[..CLASSES],
             &mut self.d_feat,
-            g0,
         );
+        if self.cfg.is_linear() {
+            // The pixels' gradient is not needed.
+            return;
+        }
+        head::unpool(&h, &self.d_feat, g0);
         // Rotate the three gradient buffers so `cur` always holds the block output's gradient.
         let mut bufs = [std::mem::take(g0), std::mem::take(g1), std::mem::take(g2)];
         for b in (0..self.blocks.len()).rev() {

@@ -12,6 +12,9 @@ use crate::nets::init::WeightRng;
 
 /// Largest depth the paper trains.
 pub const MAX_CONV_DEPTH: usize = 198;
+/// Depth of the linear classifier: no convs, the dense layer reads the pixels (the paper's
+/// ~40 % reference in Fig. 6).
+pub const LINEAR_DEPTH: usize = 1;
 /// Filters of the first stage (ReLU nets); each stride-2 reduction doubles them.
 const BASE_FILTERS: usize = 8;
 /// Stages of equal width: 8, 16, 32, 64 filters.
@@ -57,7 +60,8 @@ pub enum ConvInit {
 /// Shape and init of one conv net.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvNetConfig {
-    /// Weight layers: the convolutions plus the dense classifier (2..=198).
+    /// Weight layers: the convolutions plus the dense classifier (1..=198; 1 is the linear
+    /// classifier on the pixels, whose act, bn and skip have nothing to act on).
     pub depth: usize,
     pub act: Activation,
     pub init: ConvInit,
@@ -77,11 +81,17 @@ pub struct LayerSpec {
 impl ConvNetConfig {
     /// Checks the depth and the init/activation pairing; the error names the setting.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(2..=MAX_CONV_DEPTH).contains(&self.depth) {
+        if !(LINEAR_DEPTH..=MAX_CONV_DEPTH).contains(&self.depth) {
             return Err(format!(
-                "invalid --depth {}: expected an integer in 2..={MAX_CONV_DEPTH} (convs plus the dense layer)",
+                "invalid --depth {}: expected an integer in {LINEAR_DEPTH}..={MAX_CONV_DEPTH} (convs plus the dense layer; 1 is a linear classifier)",
                 self.depth
             ));
+        }
+        if self.depth == LINEAR_DEPTH && self.init != ConvInit::He {
+            return Err(
+                "invalid --init ll with --depth 1: the linear classifier has no rectifier to mirror, expected --init he"
+                    .to_string(),
+            );
         }
         if self.init != ConvInit::He && self.act != Activation::Crelu {
             return Err(
@@ -91,6 +101,21 @@ impl ConvNetConfig {
             );
         }
         Ok(())
+    }
+
+    /// The linear classifier: the dense layer on the flattened, normalised pixels.
+    pub fn is_linear(&self) -> bool {
+        self.depth == LINEAR_DEPTH
+    }
+
+    /// Inputs of the dense layer: the last module's pooled channels, or every pixel of the
+    /// linear classifier.
+    pub fn features(&self) -> usize {
+        self.layers()
+            .last()
+            .map_or(crate::train::cifar::IMAGE_BYTES, |l| {
+                l.filters * self.act.multiplier()
+            })
     }
 
     /// Filters of a stage: 8·2^s for ReLU, 1/√2 of that for CReLU (whose output has twice
@@ -106,6 +131,9 @@ impl ConvNetConfig {
     /// The conv modules in order: a stem at 8 filters, then the rest in pairs spread evenly
     /// over the four stages; a pair entering a new stage starts with a stride-2 conv.
     pub fn layers(&self) -> Vec<LayerSpec> {
+        if self.is_linear() {
+            return Vec::new();
+        }
         let convs = self.depth - 1;
         let rest = convs - 1;
         let pairs = rest.div_ceil(2).max(1);
@@ -142,6 +170,9 @@ pub enum Block {
 impl ConvNetConfig {
     /// The stem alone, then (with skips) pairs, a leftover module at the end staying alone.
     pub fn blocks(&self) -> Vec<Block> {
+        if self.is_linear() {
+            return Vec::new();
+        }
         let n = self.depth - 1;
         let mut blocks = vec![Block::Single(0)];
         let mut i = 1;
@@ -266,9 +297,7 @@ impl ConvNet {
                 bn,
             });
         }
-        let features = modules
-            .last()
-            .map_or(3, |m| m.spec.filters * cfg.act.multiplier());
+        let features = cfg.features();
         let mut rng = WeightRng::new(seed, modules.len() as u64);
         let w = match cfg.init {
             ConvInit::He => rng.gaussian_matrix(features, CLASSES, 1.0 / features as f64),
@@ -298,7 +327,12 @@ impl ConvNet {
                 }
             };
         }
-        h.mean((2, 3))?
+        let features = if self.cfg.is_linear() {
+            h.flatten_from(1)?
+        } else {
+            h.mean((2, 3))?
+        };
+        features
             .matmul(self.dense_w.as_tensor())?
             .broadcast_add(self.dense_b.as_tensor())
     }
@@ -453,13 +487,25 @@ mod tests {
     #[test]
     fn validation_names_the_setting() {
         assert!(
-            cfg(1, Activation::Relu)
+            cfg(0, Activation::Relu)
                 .validate()
                 .unwrap_err()
-                .contains("depth 1")
+                .contains("depth 0: expected an integer in 1..=198")
         );
         let mut ll = cfg(8, Activation::Relu);
         ll.init = ConvInit::Ll;
         assert!(ll.validate().unwrap_err().contains("crelu"));
+        let mut linear_ll = cfg(LINEAR_DEPTH, Activation::Crelu);
+        linear_ll.init = ConvInit::Ll;
+        assert!(linear_ll.validate().unwrap_err().contains("--depth 1"));
+    }
+
+    #[test]
+    fn depth_1_is_a_linear_classifier_on_the_pixels() {
+        let linear = cfg(LINEAR_DEPTH, Activation::Relu);
+        linear.validate().unwrap();
+        assert!(linear.layers().is_empty() && linear.blocks().is_empty());
+        assert_eq!(linear.features(), 3 * 32 * 32);
+        assert_eq!(cfg(MAX_CONV_DEPTH, Activation::Crelu).features(), 2 * 45);
     }
 }

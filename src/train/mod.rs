@@ -6,6 +6,7 @@ pub mod cifar;
 pub mod config;
 pub mod datadir;
 pub mod download;
+pub mod history;
 pub mod optim;
 pub mod runlog;
 pub mod session;

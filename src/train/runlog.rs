@@ -337,13 +337,22 @@ pub fn check_run_name(name: &str) -> Result<(), String> {
 
 /// A run's name: start time, the net's toggles and the seed, readable in a directory listing.
 pub fn run_name(cfg: &TrainConfig, unix_secs: u64) -> String {
+    format!("{unix_secs}-{}", run_stem(cfg))
+}
+
+/// The net's toggles and the seed, e.g. `d8-relu-he-bn-ff-s0` (`d1-linear-s0` for the
+/// linear classifier, which has none of them).
+pub fn run_stem(cfg: &TrainConfig) -> String {
     let net = &cfg.net;
+    if net.is_linear() {
+        return format!("d{}-linear-s{}", net.depth, cfg.seed);
+    }
     let init = serde_json::to_value(net.init)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     format!(
-        "{unix_secs}-d{}-{}-{init}-{}-{}-s{}",
+        "d{}-{}-{init}-{}-{}-s{}",
         net.depth,
         if net.act == crate::config::Activation::Crelu {
             "crelu"
@@ -528,7 +537,9 @@ mod tests {
 
     #[test]
     fn run_names_show_the_toggles_and_seed() {
-        let cfg = TrainConfig::default();
+        let mut cfg = TrainConfig::default();
         assert_eq!(run_name(&cfg, 7), "7-d8-relu-he-bn-ff-s0");
+        cfg.net.depth = 1;
+        assert_eq!(run_name(&cfg, 7), "7-d1-linear-s0");
     }
 }

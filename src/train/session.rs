@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use candle_core::Device;
 
 use crate::train::checkpoint;
@@ -31,6 +33,15 @@ pub struct Session {
     checkpoint_each_epoch: bool,
 }
 
+/// Says that a log's torn last line was cut. Only headless commands (`train`, `study run`)
+/// reopen logs: stderr is the user's.
+fn note_repair(repaired: Option<String>) {
+    if let Some(note) = repaired {
+        eprintln!("note: {note}");
+        log::warn!("{note}");
+    }
+}
+
 impl Session {
     /// Builds a fresh run's net and opens a new log under `runs_dir` with its header.
     pub fn start(
@@ -45,6 +56,22 @@ impl Session {
         let trainer = Trainer::new(cfg, data, device)?;
         let (log, name) = RunLog::create(runs_dir, &run_name(trainer.config(), started))?;
         Self::open(trainer, log, name, "config", runs_dir)
+    }
+
+    /// Starts run `name` afresh, its name fixed by the caller (a study names runs by their
+    /// settings). An existing log is continued with a new `config` header, which supersedes
+    /// the records of an attempt that never reached a checkpoint.
+    pub fn start_named(
+        cfg: TrainConfig,
+        data: Arc<Cifar>,
+        device: Device,
+        runs_dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        let trainer = Trainer::new(cfg, data, device)?;
+        let (log, repaired) = RunLog::reopen(runs_dir, name)?;
+        note_repair(repaired);
+        Self::open(trainer, log, name.to_string(), "config", runs_dir)
     }
 
     /// Continues the run saved in `checkpoint` (for `epochs` in all, if given); its records
@@ -62,11 +89,7 @@ impl Session {
             trainer.set_epochs(epochs)?;
         }
         let (log, repaired) = RunLog::reopen(runs_dir, &restored.run)?;
-        if let Some(note) = repaired {
-            // Only headless `train` resumes runs: stderr is the user's.
-            eprintln!("note: {note}");
-            log::warn!("{note}");
-        }
+        note_repair(repaired);
         Self::open(trainer, log, restored.run, "resume", runs_dir)
     }
 
@@ -145,6 +168,26 @@ impl Session {
             self.log.append(event)?;
         }
         Ok(events)
+    }
+
+    /// Steps until the run ends by itself or `stop` is set (then it is `Cancelled`), handing
+    /// each record to `sink`; the `end` record is left to [`Session::end`].
+    pub fn run_until(
+        &mut self,
+        stop: &AtomicBool,
+        mut sink: impl FnMut(&TrainEvent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<RunState> {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(RunState::Cancelled);
+            }
+            if let Some(state) = self.done() {
+                return Ok(state);
+            }
+            for event in self.step().context("training step failed")? {
+                sink(&event)?;
+            }
+        }
     }
 
     /// Whether the run has ended by itself (finished or diverged), and how.
