@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Dataset, Paragraph};
 
 use super::axes::{AxisSpec, Plot, Scale, ticks_for};
 use super::runs::{legend, look};
@@ -94,23 +94,10 @@ pub(super) fn loss(frame: &mut Frame, area: Rect, state: &State) {
         datasets.push(line(smooth, look.marker, look.style));
     }
     let runs: Vec<&RunView> = curves.iter().map(|c| c.0).collect();
-    let block = block.title_bottom(legend(theme, &runs, area.width));
-    let rows = block.inner(area).height.saturating_sub(2);
-    let plot = Plot {
-        datasets,
-        x: x_axis(epochs(state)),
-        y: AxisSpec::scaled(
-            Scale::Log,
-            10f64.powf(lo),
-            10f64.powf(hi),
-            ticks_for(rows),
-            "",
-        ),
-        marker: theme.marker,
-        axis_style: theme.axis(),
-        cursor: None,
-    };
-    super::framed(frame, area, block, plot);
+    let (lo, hi) = (10f64.powf(lo), 10f64.powf(hi));
+    draw(frame, area, state, block, datasets, &runs, |rows| {
+        AxisSpec::scaled(Scale::Log, lo, hi, ticks_for(rows), "")
+    });
 }
 
 /// Test accuracy at each epoch's end per compared run.
@@ -135,13 +122,30 @@ pub(super) fn accuracy(frame: &mut Frame, area: Rect, state: &State) {
         })
         .collect();
     let runs: Vec<&RunView> = curves.iter().map(|c| c.0).collect();
-    let block = block.title_bottom(legend(theme, &runs, area.width));
+    draw(frame, area, state, block, datasets, &runs, |rows| {
+        AxisSpec::linear(0.0, 1.0, ticks_for(rows).min(5), "")
+            .relabelled(|t| format!("{}%", (t.at * 100.0).round()))
+    });
+}
+
+/// Draws the compared `runs`' chart in `block`: their legend under it, epochs along x and
+/// the y axis `y` makes for the plot's rows.
+fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    block: Block,
+    datasets: Vec<Dataset>,
+    runs: &[&RunView],
+    y: impl FnOnce(u16) -> AxisSpec,
+) {
+    let theme = &state.theme;
+    let block = block.title_bottom(legend(theme, runs, area.width));
     let rows = block.inner(area).height.saturating_sub(2);
     let plot = Plot {
         datasets,
         x: x_axis(epochs(state)),
-        y: AxisSpec::linear(0.0, 1.0, ticks_for(rows).min(5), "")
-            .relabelled(|t| format!("{}%", (t.at * 100.0).round())),
+        y: y(rows),
         marker: theme.marker,
         axis_style: theme.axis(),
         cursor: None,
