@@ -37,8 +37,10 @@ fi
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 mkdir -p /run/munge && chown munge:munge /run/munge
+started_munge=0
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     runuser -u munge -- /usr/sbin/munged
+    started_munge=1
 fi
 munge -n | unmunge | grep STATUS
 
@@ -75,8 +77,10 @@ cat /etc/slurm/slurm.conf | grep -v '^#'
 
 stop() {
     if [ "${KEEP_SLURM:-0}" != 1 ]; then
-        for pidfile in /run/slurmd.pid /run/slurmctld.pid; do
-            [ -s $pidfile ] && kill "$(cat $pidfile)" 2>/dev/null || true
+        pidfiles="/run/slurmd.pid /run/slurmctld.pid"
+        [ "$started_munge" = 1 ] && pidfiles="$pidfiles /run/munge/munged.pid"
+        for pidfile in $pidfiles; do
+            [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
         done
     fi
 }
