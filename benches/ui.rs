@@ -3,8 +3,8 @@
 //! the new settings at depth 50 while the old sweep is still running (target < 100 ms on 2
 //! cores), and the training tab's pace: the time between two loss updates of a depth-20
 //! resnet + BN at the tab's CPU defaults while the lab sweeps without pause beside it (target
-//! < 500 ms, two updates a second). The last needs CIFAR-10 (`../shared` beside the checkout,
-//! or `SHATTERLAB_TEST_CIFAR`).
+//! < 500 ms, two updates a second). The last needs CIFAR-10 (`SHATTERLAB_TEST_CIFAR`, else
+//! the test suite's default location, see tests/common).
 
 // The tests' helpers: the CIFAR-10 location, with its message when the data is missing.
 #[path = "../tests/common/mod.rs"]

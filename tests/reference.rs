@@ -1,4 +1,4 @@
-//! The paper preset against the §7b reference values of ../shared/paper.md: lag-1
+//! The paper preset against reference values from an independent simulation of it: lag-1
 //! autocorrelation r(1), mean ± standard error over random nets, compared with
 //! |ours - ref| <= max(0.05, 3 sqrt(se_ref^2 + se_ours^2)).
 
