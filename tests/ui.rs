@@ -556,6 +556,47 @@ fn colour_heatmap_uses_half_blocks_coloured_by_correlation() {
     assert_eq!(corner.fg, buf[(plus - 2, 1)].bg);
 }
 
+/// With the nets' infinite-width limit in, the heatmap shows it above the diagonal and
+/// leaves the nets' own correlations below it as they were.
+#[test]
+fn heatmap_shows_the_limit_above_the_diagonal_only() {
+    let mut state = started(tiny(), theme());
+    assert!(state.lab.a.limit.is_some(), "the feed sends the limit");
+    state.lab.focus = Pane::Heatmap;
+    state.lab.zoomed = true;
+    let with = draw(&state, 80, 24).buffer().clone();
+    state.lab.a.limit = None;
+    let without = draw(&state, 80, 24).buffer().clone();
+    // The matrix: rows 1.., two pixels a row, columns 1..=2 * rows.
+    let rows = 22u16;
+    let (mut above, mut below) = (0, 0);
+    for row in 0..rows {
+        for col in 0..2 * rows {
+            let (a, b) = (&with[(1 + col, 1 + row)], &without[(1 + col, 1 + row)]);
+            // A cell holds pixels 2 row and 2 row + 1 of column col.
+            if col < 2 * row {
+                assert_eq!(
+                    (a.fg, a.bg),
+                    (b.fg, b.bg),
+                    "below the diagonal: {row},{col}"
+                );
+                below += 1;
+            } else if col > 2 * row + 1 && (a.fg, a.bg) != (b.fg, b.bg) {
+                above += 1;
+            }
+        }
+    }
+    assert!(
+        below > 100 && above > 0,
+        "{below} cells below, {above} changed above"
+    );
+    assert!(
+        draw(&state, 80, 24)
+            .to_string()
+            .contains("correlation · L=")
+    );
+}
+
 /// A key that would leave the valid settings (here the memory bound of differentiating
 /// through batch norm) is refused with the reason, and nothing restarts.
 #[test]
