@@ -6,14 +6,18 @@ pub mod ui;
 
 use std::path::{Path, PathBuf};
 
-/// Where the CIFAR-10 batches are: `$SHATTERLAB_TEST_CIFAR`, else the shared data beside
-/// the checkout. Their absence is a failure naming the path, never a skip.
+/// Where the CIFAR-10 batches are: `$SHATTERLAB_TEST_CIFAR` (CI sets it; after
+/// `shatterlab data download`, point it at the downloaded batches). Its absence is a failure
+/// naming the variable and the path, never a skip.
 pub fn cifar_dir() -> PathBuf {
     let dir = std::env::var_os("SHATTERLAB_TEST_CIFAR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
+            panic!(
+                "CIFAR-10 test data not given: set SHATTERLAB_TEST_CIFAR to the directory \
+                 holding the binary batches (shatterlab data download fetches them)"
+            )
         });
     assert!(
         dir.join("data_batch_1.bin").is_file(),
